@@ -1,0 +1,280 @@
+//! The analysis core: raw bytes of one message in, a [`Report`] out.
+//!
+//! Pure by design: no I/O, no clock, no logging, no database. Hostile input
+//! yields a best-effort report, never a panic; the work per message is bounded
+//! by the size cap ([`Options::max_bytes`]) and by per-step limits.
+//!
+//! The decision, strongest evidence first:
+//! 1. an ARF part (RFC 5965) → `complaint`;
+//! 2. a read receipt (MDN, RFC 8098) → `not_bounce`;
+//! 3. a delivery-status part (RFC 3464 / RFC 6533) → `bounce` for failed or
+//!    delayed recipients, `delivery_report` when all were delivered;
+//!    challenge-response requests dressed as DSNs → `not_bounce`;
+//! 4. strong NDR headers (daemon sender with an NDR subject, `X-Failed-Recipients`...)
+//!    → `bounce` read from the prose ([`textscan`]);
+//! 5. auto-reply markers → `auto_reply`;
+//! 6. weaker NDR headers with recipients found in the prose → `bounce`;
+//! 7. anything else → `not_bounce`.
+
+mod arf;
+mod autoreply;
+mod detect;
+mod dsn;
+mod gateway;
+mod headers;
+mod input;
+mod mime;
+mod original;
+mod reason;
+mod recipient;
+pub mod report;
+mod rules;
+mod text;
+mod textscan;
+mod typo;
+
+use mail_parser::{HeaderName, Message, MessageParser};
+
+pub use input::DEFAULT_MAX_BYTES;
+pub use reason::{Category, Reason};
+pub use report::{
+    Action, AutoReplyInfo, ComplaintInfo, Kind, MessageInfo, OriginalInfo, Recipient,
+    RecommendedAction, Report, SCHEMA_VERSION, Verdict,
+};
+
+use recipient::Evidence as RecipientEvidence;
+
+/// Analysis options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Messages larger than this are analysed on their first bytes and marked
+    /// `truncated` (default 10 MiB, shared with the IMAP fetch).
+    pub max_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// Analyses one raw message with the default options.
+pub fn analyse(raw: &[u8]) -> Report {
+    analyse_with(raw, &Options::default())
+}
+
+/// Analyses one raw message.
+pub fn analyse_with(raw: &[u8], options: &Options) -> Report {
+    let (bytes, truncated) = input::prepare(raw, options.max_bytes);
+    let parser = MessageParser::new().header_raw(HeaderName::Received);
+    let mut report = match parser.parse(bytes.as_ref()) {
+        Some(message) => decide(&message),
+        None => Report::not_bounce(),
+    };
+    report.truncated = truncated;
+    report
+}
+
+fn decide(msg: &Message<'_>) -> Report {
+    let mut report = Report::not_bounce();
+    report.message = headers::message_info(msg);
+    let parts = mime::collect(msg);
+    report.original = original::extract(msg, &parts, &report.message);
+    let subject = report.message.subject.clone();
+
+    // 1. Complaints.
+    if parts.report_type.as_deref() == Some("feedback-report") || !parts.feedback_report.is_empty()
+    {
+        let text = parts.feedback_report.first().map(String::as_str).unwrap_or_default();
+        let to = report.original.to.first().map(String::as_str);
+        let id = report.original.message_id.clone();
+        report.complaint = Some(arf::parse(text, to, id.as_deref()));
+        report.verdict = Verdict::Complaint;
+        report.format = Some("arf".into());
+        return report;
+    }
+    // 2. Read receipts.
+    if parts.has_mdn || parts.report_type.as_deref() == Some("disposition-notification") {
+        report.format = Some("mdn".into());
+        return report;
+    }
+
+    let evidence = detect::evidence(msg, subject.as_deref());
+    let exclude = participants(msg, &report);
+    report.gateway = gateway::detect(msg).map(str::to_string);
+
+    // 3. Delivery-status parts.
+    let mut statuses: Vec<dsn::DeliveryStatus> =
+        parts.delivery_status.iter().map(|t| dsn::parse(t)).collect();
+    if statuses.iter().all(|s| s.recipients.is_empty()) && dsn::looks_like_dsn(&parts.notice) {
+        statuses.push(dsn::parse(&parts.notice));
+    }
+    let dsn_recipients: Vec<(&dsn::MessageFields, &dsn::RecipientFields)> = statuses
+        .iter()
+        .flat_map(|s| s.recipients.iter().map(move |r| (&s.message, r)))
+        .collect();
+    if !dsn_recipients.is_empty() {
+        if autoreply::is_challenge(&parts.notice)
+            || dsn_recipients
+                .iter()
+                .any(|(_, r)| r.diagnostic.as_deref().is_some_and(autoreply::is_challenge))
+        {
+            report.format = Some("challenge_response".into());
+            return report;
+        }
+        let scan = textscan::scan(&parts.notice, &exclude);
+        let delayed_notice = evidence.delay_subject || detect::text_says_delayed(&scan.preamble);
+        let mut failed = Vec::new();
+        let mut delivered = 0usize;
+        for (message_fields, fields) in &dsn_recipients {
+            let action = match fields.action.as_deref() {
+                Some(a) if a.starts_with("fail") => Some(Action::Failed),
+                Some(a) if a.starts_with("delay") => Some(Action::Delayed),
+                Some(a) if a.starts_with("deliver") || a.starts_with("relay") || a.starts_with("expand") => None,
+                _ => recipient::action_from_status(fields.status.as_deref(), delayed_notice),
+            };
+            let Some(action) = action else {
+                delivered += 1;
+                continue;
+            };
+            let address = fields.original.clone().or_else(|| fields.final_recipient.clone());
+            let Some(address) = address else { continue };
+            let final_address = fields
+                .final_recipient
+                .clone()
+                .filter(|f| *f != address);
+            let block = scan
+                .recipients
+                .iter()
+                .find(|r| r.address == address || Some(&r.address) == final_address.as_ref())
+                .map(|r| r.block.as_str());
+            failed.push(recipient::build(RecipientEvidence {
+                address,
+                final_address,
+                action,
+                status: fields.status.as_deref(),
+                diagnostic: fields.diagnostic.as_deref(),
+                block,
+                preamble: Some(&scan.preamble),
+                remote_mta: fields.remote_mta.clone(),
+                reporting_mta: message_fields.reporting_mta.clone(),
+            }));
+        }
+        if !failed.is_empty() {
+            report.verdict = Verdict::Bounce;
+            report.format = Some(family(msg, &parts, "rfc3464"));
+            report.recipients = failed;
+            return report;
+        }
+        if delivered > 0 {
+            report.verdict = Verdict::DeliveryReport;
+            report.format = Some("rfc3464".into());
+            return report;
+        }
+    }
+
+    // 4.-6. Prose notices and auto-replies.
+    let auto_marker = autoreply::marker(msg, subject.as_deref());
+    if auto_marker.is_some() && !evidence.is_strong() {
+        report.verdict = Verdict::AutoReply;
+        report.auto_reply = auto_marker.map(|marker| AutoReplyInfo { marker });
+        report.format = Some("rfc3834".into());
+        return report;
+    }
+    if !evidence.is_notice() {
+        return report;
+    }
+    if autoreply::is_challenge(&parts.notice) {
+        report.format = Some("challenge_response".into());
+        return report;
+    }
+    let scan = textscan::scan(&parts.notice, &exclude);
+    let delayed = evidence.delay_subject || detect::text_says_delayed(&scan.preamble);
+    let action = if delayed { Action::Delayed } else { Action::Failed };
+    let mut named: Vec<(String, Option<&str>)> = Vec::new();
+    for address in &evidence.failed_recipients {
+        let block = scan.recipients.iter().find(|r| &r.address == address).map(|r| r.block.as_str());
+        named.push((address.clone(), block));
+    }
+    if named.is_empty() {
+        named = scan
+            .recipients
+            .iter()
+            .map(|r| (r.address.clone(), Some(r.block.as_str())))
+            .collect();
+    }
+    if named.is_empty() && evidence.is_strong() {
+        // The notice names nobody: fall back to the original's recipients.
+        named = report.original.to.iter().take(1).map(|a| (a.clone(), None)).collect();
+    }
+    if named.is_empty() && !evidence.is_strong() {
+        return report;
+    }
+    let single = named.len() == 1;
+    let whole = scan_body(&parts.notice, &scan);
+    report.recipients = named
+        .into_iter()
+        .map(|(address, block)| {
+            recipient::build(RecipientEvidence {
+                address,
+                final_address: None,
+                action,
+                status: None,
+                diagnostic: None,
+                block: block.or(if single { Some(whole) } else { None }),
+                preamble: Some(&scan.preamble),
+                remote_mta: None,
+                reporting_mta: None,
+            })
+        })
+        .collect();
+    report.verdict = Verdict::Bounce;
+    report.format = Some(family(msg, &parts, "text"));
+    report
+}
+
+/// The notice text up to the boundary.
+fn scan_body<'a>(notice: &'a str, scan: &textscan::Scan) -> &'a str {
+    notice.get(..scan.body_len).unwrap_or(notice)
+}
+
+/// Addresses that take part in the exchange but did not fail: the NDR's own
+/// From and To, and the original's sender.
+fn participants(msg: &Message<'_>, report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    out.extend(report.message.from.clone());
+    if let Some(to) = msg.to() {
+        out.extend(to.iter().filter_map(|a| a.address()).map(|a| a.trim().to_ascii_lowercase()));
+    }
+    out.extend(report.original.from.clone());
+    out
+}
+
+/// A stable name for the MTA family that wrote the notice, from its headers.
+fn family(msg: &Message<'_>, parts: &mime::Collected<'_>, fallback: &str) -> String {
+    const FAMILIES: &[(&str, &str)] = &[
+        ("x-ms-exchange", "exchange"),
+        ("x-postfix", "postfix"),
+        ("(postfix)", "postfix"),
+        ("qmail", "qmail"),
+        ("exim", "exim"),
+        ("sendmail", "sendmail"),
+        ("amazonses", "amazonses"),
+        ("google.com", "gmail"),
+        ("yahoo", "yahoo"),
+        ("opensmtpd", "opensmtpd"),
+        ("lotus domino", "domino"),
+        ("courier", "courier"),
+    ];
+    let raw = msg.raw_message();
+    let end = usize::try_from(msg.root_part().offset_body).unwrap_or(0).min(raw.len()).min(32 * 1024);
+    let head = String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).to_lowercase();
+    let notice_head: String = parts.notice.chars().take(600).collect::<String>().to_lowercase();
+    FAMILIES
+        .iter()
+        .find(|(marker, _)| head.contains(marker) || notice_head.contains(marker))
+        .map(|(_, name)| (*name).to_string())
+        .unwrap_or_else(|| fallback.to_string())
+}

@@ -1,0 +1,143 @@
+//! A walk over the parsed MIME tree that collects what the analysis needs:
+//! report parts, the human-readable notice text, and the embedded original.
+
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+
+use super::text;
+
+/// Upper bound on the notice text we scan (bytes). NDR prose is short; a huge
+/// text part is an attached original or an attack.
+const MAX_NOTICE_BYTES: usize = 256 * 1024;
+
+/// The parts of one message that matter to the analysis.
+#[derive(Default)]
+pub struct Collected<'m> {
+    /// `report-type` of a top-level `multipart/report`, lower-cased.
+    pub report_type: Option<String>,
+    /// Bodies of `message/delivery-status` / `message/global-delivery-status` parts.
+    pub delivery_status: Vec<String>,
+    /// Bodies of `message/feedback-report` parts (ARF).
+    pub feedback_report: Vec<String>,
+    /// A `message/disposition-notification` part was present (MDN).
+    pub has_mdn: bool,
+    /// The human-readable notice: the top-level text parts, HTML converted when
+    /// no plain text exists. Embedded messages are not included.
+    pub notice: String,
+    /// The first embedded original message (`message/rfc822`, `message/global`).
+    pub original: Option<&'m Message<'m>>,
+    /// Headers of the original given as `text/rfc822-headers`, parsed.
+    pub original_headers: Option<Message<'m>>,
+    /// The number of top-level parts, as a cost bound.
+    pub part_count: usize,
+}
+
+/// Collects the parts of `message` (its top level only; an embedded message is
+/// the original and is not walked into).
+pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
+    let mut out = Collected {
+        part_count: message.parts.len(),
+        ..Collected::default()
+    };
+    if let Some(ct) = message.content_type() {
+        if ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        {
+            out.report_type = ct.attribute("report-type").map(|s| s.to_ascii_lowercase());
+        }
+    }
+    let mut html = String::new();
+    let mut has_plain = false;
+    for part in &message.parts {
+        let (ctype, subtype) = match part.content_type() {
+            Some(ct) => (
+                ct.ctype().to_ascii_lowercase(),
+                ct.subtype().map(|s| s.to_ascii_lowercase()).unwrap_or_default(),
+            ),
+            None => ("text".to_string(), "plain".to_string()),
+        };
+        match (&part.body, ctype.as_str(), subtype.as_str()) {
+            (PartType::Message(inner), _, _) => {
+                if out.original.is_none() {
+                    out.original = Some(inner);
+                }
+            }
+            (PartType::Multipart(_), _, _) => {}
+            (body, "message", "delivery-status" | "global-delivery-status") => {
+                out.delivery_status.push(body_text(body));
+            }
+            (body, "message", "feedback-report") => out.feedback_report.push(body_text(body)),
+            (_, "message", "disposition-notification" | "global-disposition-notification") => {
+                out.has_mdn = true;
+            }
+            (body, "text", "rfc822-headers" | "global-headers") => {
+                if out.original_headers.is_none() {
+                    let raw = body_bytes(body);
+                    out.original_headers = MessageParser::new().parse_headers(raw);
+                }
+            }
+            (PartType::Text(t), "text", "plain") | (PartType::Text(t), "text", "") => {
+                if is_attachment(part) && !out.notice.is_empty() {
+                    continue;
+                }
+                has_plain = true;
+                push_bounded(&mut out.notice, t);
+            }
+            (PartType::Html(h), _, _) => {
+                if html.len() < MAX_NOTICE_BYTES {
+                    push_bounded(&mut html, &text::html_to_text(h));
+                }
+            }
+            (PartType::Text(t), "text", _) => {
+                // text/enriched and other text types: some gateways use them for the notice.
+                if !is_attachment(part) {
+                    push_bounded(&mut html, t);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !has_plain {
+        out.notice = html;
+    }
+    out
+}
+
+fn is_attachment(part: &mail_parser::MessagePart<'_>) -> bool {
+    part.content_disposition()
+        .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
+}
+
+fn push_bounded(dst: &mut String, src: &str) {
+    if dst.len() >= MAX_NOTICE_BYTES {
+        return;
+    }
+    if !dst.is_empty() {
+        dst.push('\n');
+    }
+    let room = MAX_NOTICE_BYTES - dst.len();
+    if src.len() <= room {
+        dst.push_str(src);
+    } else {
+        let mut cut = room;
+        while cut > 0 && !src.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        dst.push_str(src.get(..cut).unwrap_or_default());
+    }
+}
+
+fn body_bytes<'a>(body: &'a PartType<'_>) -> &'a [u8] {
+    match body {
+        PartType::Text(t) | PartType::Html(t) => t.as_bytes(),
+        PartType::Binary(b) | PartType::InlineBinary(b) => b,
+        _ => &[],
+    }
+}
+
+fn body_text(body: &PartType<'_>) -> String {
+    match body {
+        PartType::Text(t) | PartType::Html(t) => t.to_string(),
+        PartType::Binary(b) | PartType::InlineBinary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,54 @@
+//! Finding the original message's headers inside an NDR: an attached
+//! `message/rfc822`, a `text/rfc822-headers` part, headers quoted in the text
+//! after a boundary line, or at last the NDR's own In-Reply-To.
+
+use mail_parser::{Message, MessageParser};
+
+use super::headers::{self, clean_id};
+use super::mime::Collected;
+use super::report::{MessageInfo, OriginalInfo};
+use super::textscan;
+
+/// The original as far as the NDR shows it.
+pub fn extract(msg: &Message<'_>, parts: &Collected<'_>, own: &MessageInfo) -> OriginalInfo {
+    let _ = msg;
+    let mut info = if let Some(original) = parts.original {
+        headers::original_info(original)
+    } else if let Some(original) = parts.original_headers.as_ref() {
+        headers::original_info(original)
+    } else {
+        quoted(&parts.notice).unwrap_or_default()
+    };
+    if info.message_id.is_none() {
+        info.message_id = message_id_line(&parts.notice);
+    }
+    if info.message_id.is_none() {
+        info.message_id = own.in_reply_to.first().cloned();
+    }
+    info
+}
+
+/// Headers quoted after the boundary line of a prose notice.
+fn quoted(notice: &str) -> Option<OriginalInfo> {
+    let (_, after) = textscan::find_boundary(notice)?;
+    let tail = notice.get(after..)?.trim_start_matches(['\r', '\n', ' ', '\t']);
+    let tail = tail.get(..tail.len().min(64 * 1024)).or(Some(tail))?;
+    let parsed = MessageParser::new().parse_headers(tail.as_bytes())?;
+    let info = headers::original_info(&parsed);
+    (info.message_id.is_some() || info.subject.is_some() || !info.to.is_empty()).then_some(info)
+}
+
+/// A `Message-ID:` line anywhere in the notice (some MTAs quote it inline).
+fn message_id_line(notice: &str) -> Option<String> {
+    for line in notice.lines().take(5000) {
+        let trimmed = line.trim_start();
+        if trimmed.len() > 11 && trimmed.get(..11).is_some_and(|p| p.eq_ignore_ascii_case("message-id:")) {
+            let value = trimmed.get(11..)?.trim();
+            let id = value.split_whitespace().next().and_then(clean_id);
+            if id.as_deref().is_some_and(|i| i.contains('@')) {
+                return id;
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,132 @@
+//! Turning the evidence about one failed recipient into a [`Recipient`]:
+//! status, reply code, reason, kind, category and recommended action.
+
+use super::reason::{self, Reason};
+use super::report::{Action, Recipient};
+use super::{rules, text, typo};
+
+/// Longest diagnostic kept in a report.
+const MAX_DIAGNOSTIC_CHARS: usize = 1000;
+
+/// What the NDR says about one recipient.
+pub struct Evidence<'a> {
+    /// As sent to.
+    pub address: String,
+    /// Final-Recipient when it differs.
+    pub final_address: Option<String>,
+    /// Failed or delayed.
+    pub action: Action,
+    /// The DSN `Status:` field.
+    pub status: Option<&'a str>,
+    /// The DSN `Diagnostic-Code:` field.
+    pub diagnostic: Option<&'a str>,
+    /// The notice lines about this recipient.
+    pub block: Option<&'a str>,
+    /// The notice text before any recipient line.
+    pub preamble: Option<&'a str>,
+    /// `Remote-MTA`.
+    pub remote_mta: Option<String>,
+    /// `Reporting-MTA`.
+    pub reporting_mta: Option<String>,
+}
+
+/// The action a DSN recipient without an `Action:` field most likely had.
+pub fn action_from_status(status: Option<&str>, delayed_notice: bool) -> Option<Action> {
+    match status.and_then(|s| s.trim().chars().next()) {
+        Some('2') => None,
+        Some('4') if delayed_notice => Some(Action::Delayed),
+        _ if delayed_notice => Some(Action::Delayed),
+        _ => Some(Action::Failed),
+    }
+}
+
+/// Builds the report entry for one recipient.
+pub fn build(ev: Evidence<'_>) -> Recipient {
+    let block_diag = ev.block.map(diagnostic_lines);
+    let diagnostic = ev
+        .diagnostic
+        .map(|d| text::squash(d, MAX_DIAGNOSTIC_CHARS))
+        .filter(|d| !d.is_empty())
+        .or_else(|| block_diag.clone().filter(|d| !d.is_empty()));
+
+    // taxonomy.md: the DSN's Status wins; else a code written in the text.
+    let status = ev
+        .status
+        .and_then(text::enhanced_status)
+        .or_else(|| diagnostic.as_deref().and_then(text::enhanced_status))
+        .or_else(|| ev.block.and_then(text::enhanced_status));
+    let smtp_code = diagnostic
+        .as_deref()
+        .and_then(text::smtp_code)
+        .or_else(|| ev.block.and_then(text::smtp_code));
+
+    let reason = diagnostic
+        .as_deref()
+        .and_then(rules::reason_from_text)
+        .or_else(|| ev.block.and_then(rules::reason_from_text))
+        .or_else(|| status.as_deref().and_then(reason::from_status))
+        .or_else(|| ev.preamble.and_then(rules::reason_from_text))
+        .unwrap_or(Reason::Undefined);
+    let class = status
+        .as_deref()
+        .and_then(|s| s.chars().next())
+        .or_else(|| smtp_code.map(|c| if c >= 500 { '5' } else if c >= 400 { '4' } else { '2' }))
+        .and_then(|c| c.to_digit(10))
+        .and_then(|d| u8::try_from(d).ok());
+    let kind = reason.kind(ev.action, class);
+    let suggested_address = (kind == super::Kind::Hard)
+        .then(|| typo::suggest(&ev.address))
+        .flatten();
+    let remote_mta = ev.remote_mta.or_else(|| ev.block.and_then(remote_host));
+    Recipient {
+        address: ev.address,
+        final_address: ev.final_address,
+        action: ev.action,
+        status,
+        smtp_code,
+        kind,
+        reason,
+        category: reason.category(),
+        diagnostic,
+        remote_mta,
+        reporting_mta: ev.reporting_mta,
+        recommended_action: reason.recommended_action(kind),
+        suggested_address,
+    }
+}
+
+/// The lines of a recipient block that carry the server's answer: those with
+/// a reply or status code, else the whole block.
+fn diagnostic_lines(block: &str) -> String {
+    let coded: Vec<&str> = block
+        .lines()
+        .filter(|l| text::smtp_code(l).is_some() || text::enhanced_status(l).is_some())
+        .collect();
+    if coded.is_empty() {
+        text::squash(block, MAX_DIAGNOSTIC_CHARS)
+    } else {
+        text::squash(&coded.join(" "), MAX_DIAGNOSTIC_CHARS)
+    }
+}
+
+/// `host mx.example.com [192.0.2.1]` and similar mentions of the remote host.
+fn remote_host(block: &str) -> Option<String> {
+    let lower = block.to_ascii_lowercase();
+    for marker in ["host ", "while talking to ", "remote server ", "connected to "] {
+        let mut from = 0;
+        while let Some(pos) = lower.get(from..).and_then(|s| s.find(marker)) {
+            let start = from + pos + marker.len();
+            let token: String = lower
+                .get(start..)
+                .unwrap_or_default()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+                .collect();
+            if token.contains('.') && token.chars().any(|c| c.is_ascii_alphabetic()) {
+                return Some(token.trim_end_matches('.').to_string());
+            }
+            from = start;
+        }
+    }
+    None
+}

@@ -1,0 +1,330 @@
+//! Small, allocation-light text scanners shared by the parsers: e-mail
+//! addresses, enhanced status codes, SMTP reply codes, whitespace folding.
+//!
+//! They work on bytes and never index out of bounds: hostile text yields
+//! `None` or an empty result, never a panic.
+
+/// Bytes allowed in the local part of an address we recognise in free text.
+fn is_local_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b) || b >= 0x80
+}
+
+/// Bytes allowed in a domain we recognise in free text.
+fn is_domain_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' || b >= 0x80
+}
+
+/// Every e-mail address found in `text`, in order, lower-cased, without
+/// duplicates. An address needs a local part and a domain with a dot.
+pub fn addresses(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (start, end) in address_spans(text) {
+        if let Some(found) = text.get(start..end) {
+            let lowered = found.to_ascii_lowercase();
+            if !out.contains(&lowered) {
+                out.push(lowered);
+            }
+        }
+    }
+    out
+}
+
+/// The byte spans of the addresses in `text`.
+pub fn address_spans(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut search_from = 0;
+    while let Some(rel) = bytes.get(search_from..).and_then(|s| memchr_at(s)) {
+        let at = search_from + rel;
+        search_from = at + 1;
+        // Walk left over the local part.
+        let mut start = at;
+        while start > 0 && bytes.get(start - 1).is_some_and(|&b| is_local_byte(b)) {
+            start -= 1;
+        }
+        // A local part never starts with a dot; quoted local parts are rare in NDRs.
+        while bytes.get(start) == Some(&b'.') && start < at {
+            start += 1;
+        }
+        // Walk right over the domain.
+        let mut end = at + 1;
+        while bytes.get(end).is_some_and(|&b| is_domain_byte(b)) {
+            end += 1;
+        }
+        while end > at + 1 && matches!(bytes.get(end - 1), Some(b'.') | Some(b'-')) {
+            end -= 1;
+        }
+        if start == at || end <= at + 1 {
+            continue;
+        }
+        let domain = bytes.get(at + 1..end).unwrap_or_default();
+        if !domain.contains(&b'.') || domain.first() == Some(&b'.') {
+            continue;
+        }
+        if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+            continue;
+        }
+        spans.push((start, end));
+        search_from = end;
+    }
+    spans
+}
+
+fn memchr_at(haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == b'@')
+}
+
+/// Lower-cases an address and strips `<>`, quotes, `rfc822;` and whitespace.
+pub fn clean_address(raw: &str) -> Option<String> {
+    let mut s = raw.trim();
+    if let Some((kind, rest)) = s.split_once(';') {
+        if !kind.contains('@') {
+            s = rest.trim();
+        }
+    }
+    let s = s.trim_matches(|c: char| c == '<' || c == '>' || c == '"' || c == '\'' || c.is_whitespace());
+    let first = addresses(s).into_iter().next();
+    match first {
+        Some(a) => Some(a),
+        None if s.contains('@') && !s.contains(char::is_whitespace) => Some(s.to_ascii_lowercase()),
+        None => None,
+    }
+}
+
+/// The first RFC 3463 enhanced status code (`x.y.z`, class 2, 4 or 5) in `text`.
+///
+/// The code must stand alone: `192.0.2.5` or `5.1.1.1` are not status codes.
+pub fn enhanced_status(text: &str) -> Option<String> {
+    enhanced_status_spans(text)
+        .into_iter()
+        .next()
+        .and_then(|(s, e)| text.get(s..e).map(str::to_string))
+}
+
+/// The spans of every standalone enhanced status code in `text`.
+pub fn enhanced_status_spans(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes.get(i).copied().unwrap_or(0);
+        if matches!(b, b'2' | b'4' | b'5') && bytes.get(i + 1) == Some(&b'.') {
+            let before_ok = i == 0
+                || bytes
+                    .get(i - 1)
+                    .is_some_and(|&p| !(p.is_ascii_alphanumeric() || p == b'.' || p == b'-' || p == b'_'));
+            if before_ok {
+                if let Some(end) = status_tail(bytes, i + 2) {
+                    out.push((i, end));
+                    i = end;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Parses `y.z` of `x.y.z` from `from`; returns the end of the code.
+fn status_tail(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    let y_start = i;
+    while bytes.get(i).is_some_and(u8::is_ascii_digit) && i - y_start < 3 {
+        i += 1;
+    }
+    if i == y_start || bytes.get(i) != Some(&b'.') {
+        return None;
+    }
+    i += 1;
+    let z_start = i;
+    while bytes.get(i).is_some_and(u8::is_ascii_digit) && i - z_start < 3 {
+        i += 1;
+    }
+    if i == z_start {
+        return None;
+    }
+    // Not part of a longer dotted number (an IP address) or a word.
+    match bytes.get(i) {
+        Some(b'.') if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => None,
+        Some(b) if b.is_ascii_alphanumeric() || *b == b'@' || *b == b'-' => None,
+        _ => Some(i),
+    }
+}
+
+/// The first SMTP reply code (2xx, 4xx, 5xx) that stands as a word in `text`:
+/// at the start of the text or a line, or after `said:`/`:`/`'`, and followed by
+/// a space, `-`, or the end.
+pub fn smtp_code(text: &str) -> Option<u16> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i + 3 <= bytes.len() {
+        let window = bytes.get(i..i + 3).unwrap_or_default();
+        let first = window.first().copied().unwrap_or(0);
+        if matches!(first, b'2' | b'4' | b'5') && window.iter().all(u8::is_ascii_digit) {
+            let before_ok = i == 0
+                || bytes.get(i - 1).is_some_and(|&p| {
+                    matches!(p, b' ' | b'\t' | b'\n' | b'\r' | b':' | b'\'' | b'"' | b'(' | b'[' | b'<' | b'=' | b'#')
+                });
+            let after_ok = match bytes.get(i + 3) {
+                None => true,
+                Some(&n) => matches!(n, b' ' | b'-' | b'\t' | b'\n' | b'\r' | b')' | b']' | b'\'' | b'"' | b','),
+            };
+            // `- ` after a number that is part of a date or an IP is rare; a
+            // second digit group (`550.1`) would have failed `after_ok` already.
+            if before_ok && after_ok {
+                let code = u16::from(first - b'0') * 100
+                    + u16::from(window.get(1).copied().unwrap_or(b'0') - b'0') * 10
+                    + u16::from(window.get(2).copied().unwrap_or(b'0') - b'0');
+                let second = code / 10 % 10;
+                // RFC 5321 §4.2: the second digit is 0-5.
+                if second <= 5 {
+                    return Some(code);
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Collapses runs of whitespace into one space and trims; bounds the length.
+pub fn squash(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars));
+    let mut pending_space = false;
+    let mut count = 0;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            count += 1;
+            pending_space = false;
+        }
+        out.push(c);
+        count += 1;
+        if count >= max_chars {
+            break;
+        }
+    }
+    out
+}
+
+/// Case-insensitive ASCII `contains`.
+pub fn contains_ci(haystack: &str, needle: &str) -> bool {
+    find_ci(haystack, needle).is_some()
+}
+
+/// Case-insensitive ASCII `find`.
+pub fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
+    let h = haystack.as_bytes();
+    let n = needle.as_bytes();
+    if n.is_empty() {
+        return Some(0);
+    }
+    if n.len() > h.len() {
+        return None;
+    }
+    let first = n.first()?.to_ascii_lowercase();
+    (0..=h.len() - n.len()).find(|&i| {
+        h.get(i).is_some_and(|b| b.to_ascii_lowercase() == first)
+            && h.get(i..i + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n))
+    })
+}
+
+/// A crude but bounded HTML-to-text conversion: drops tags, `<style>`/`<script>`
+/// contents, and decodes the few entities NDRs use.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        push_decoded(&mut out, rest.get(..lt).unwrap_or_default());
+        let after = rest.get(lt..).unwrap_or_default();
+        let lower_tag: String = after.chars().take(8).collect::<String>().to_ascii_lowercase();
+        let skip_to = if lower_tag.starts_with("<style") {
+            find_ci(after, "</style>").map(|p| p + 8)
+        } else if lower_tag.starts_with("<script") {
+            find_ci(after, "</script>").map(|p| p + 9)
+        } else {
+            None
+        };
+        let end = match skip_to {
+            Some(e) => e,
+            None => match after.find('>') {
+                Some(gt) => gt + 1,
+                None => after.len(),
+            },
+        };
+        let tag = after.get(..end).unwrap_or_default().to_ascii_lowercase();
+        if tag.starts_with("<br") || tag.starts_with("<p") || tag.starts_with("</p") || tag.starts_with("<div")
+            || tag.starts_with("</div") || tag.starts_with("<tr") || tag.starts_with("</tr")
+            || tag.starts_with("<li") || tag.starts_with("</h")
+        {
+            out.push('\n');
+        } else if tag.starts_with("<td") || tag.starts_with("</td") {
+            out.push(' ');
+        }
+        rest = after.get(end..).unwrap_or_default();
+    }
+    push_decoded(&mut out, rest);
+    out
+}
+
+fn push_decoded(out: &mut String, text: &str) {
+    if !text.contains('&') {
+        out.push_str(text);
+        return;
+    }
+    let decoded = text
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    out.push_str(&decoded);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_addresses_in_text() {
+        assert_eq!(
+            addresses("<Kijitora@Example.org>: host said... and bob@x.example."),
+            vec!["kijitora@example.org", "bob@x.example"]
+        );
+        assert!(addresses("user@localhost and @@ and a@b").is_empty());
+    }
+
+    #[test]
+    fn status_codes_stand_alone() {
+        assert_eq!(enhanced_status("550 5.1.1 <a@b.c> User unknown"), Some("5.1.1".into()));
+        assert_eq!(enhanced_status("host 192.0.2.5 said 5.7.1"), Some("5.7.1".into()));
+        assert_eq!(enhanced_status("version 5.1.1.2"), None);
+        assert_eq!(enhanced_status("#5.2.2 full"), Some("5.2.2".into()));
+    }
+
+    #[test]
+    fn smtp_codes_stand_alone() {
+        assert_eq!(smtp_code("host said: 550-5.1.1 no"), Some(550));
+        assert_eq!(smtp_code("192.0.2.250 said"), None);
+        assert_eq!(smtp_code("id 12550 x"), None);
+        assert_eq!(smtp_code("'452 too many'"), Some(452));
+    }
+
+    #[test]
+    fn squash_folds_whitespace() {
+        assert_eq!(squash("  a \n\t b  ", 100), "a b");
+        assert_eq!(squash("abcdef", 3), "abc");
+    }
+
+    #[test]
+    fn clean_address_strips_decorations() {
+        assert_eq!(clean_address("rfc822; <Bob@Example.COM>"), Some("bob@example.com".into()));
+        assert_eq!(clean_address("nothing here"), None);
+    }
+}

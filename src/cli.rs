@@ -1,0 +1,37 @@
+//! Command-line interface: argument parsing and the commands.
+
+mod classify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// rebound: recognise bounces in sales inboxes and update the CRM.
+#[derive(Debug, Parser)]
+#[command(name = "rebound", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Analyse message files offline and print one report per message.
+    Classify(classify::Args),
+}
+
+/// Parses the arguments and runs the command; returns the process exit code
+/// (0 success, 1 some input could not be read, 2 usage error).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { 2 } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Classify(args) => classify::run(args),
+    }
+}

@@ -1,0 +1,38 @@
+//! # rebound
+//!
+//! rebound watches connected sales inboxes, recognises the bounce notices
+//! (NDRs/DSNs) that come back for messages a CRM sent, ties each one to the
+//! tracked message and contact it concerns, applies the contact policy and
+//! tells the CRM through a signed callback.
+//!
+//! ## Architecture: the path of one message
+//!
+//! ```text
+//!  source ──> analysis ──> correlation / policy ──> store ──> outbox ──> callback
+//!  imap/      bounce/       matching/, policy/        store/    outbox/    (HTTP | file | stdout)
+//!  maildir/   (pure)
+//! ```
+//!
+//! - **source** (`imap`, `maildir`; later issues) fetches new messages once,
+//!   read-only, with UID checkpoints.
+//! - **analysis** ([`bounce`]) is pure: raw bytes in, a [`bounce::Report`] out.
+//!   No I/O, no clock, no logging; it builds with `default-features = false`
+//!   (mail-parser, serde and aho-corasick only) and is what `rebound classify`
+//!   and the fuzz target run.
+//! - **correlation / policy** (later issues) match each failed recipient to a
+//!   tracked sent message and decide suppression.
+//! - **store / outbox / callback** (later issues) persist state and events in
+//!   one transaction and deliver them at least once.
+//!
+//! Today the crate holds the analysis core and the `classify` command.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)
+)]
+
+pub mod bounce;
+
+#[cfg(feature = "service")]
+pub mod cli;
