@@ -29,9 +29,12 @@ mod reason;
 mod recipient;
 pub mod report;
 mod rules;
+mod stage;
 mod text;
 mod textscan;
 mod typo;
+
+use std::sync::LazyLock;
 
 use mail_parser::{HeaderName, Message, MessageParser};
 
@@ -60,6 +63,23 @@ impl Default for Options {
     }
 }
 
+/// The parser configuration: only the headers the analysis reads are parsed
+/// into structures; everything else (notably `Received`, the most expensive
+/// and most numerous) stays raw. An empty header map would mean "parse every
+/// known header", so the MIME headers must be named here.
+static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    MessageParser::new()
+        .with_mime_headers()
+        .with_message_ids()
+        .header_date(HeaderName::Date)
+        .header_text(HeaderName::Subject)
+        .header_address(HeaderName::From)
+        .header_address(HeaderName::To)
+        .header_address(HeaderName::Cc)
+        .header_raw(HeaderName::Received)
+        .header_raw(HeaderName::ReturnPath)
+});
+
 /// Analyses one raw message with the default options.
 pub fn analyse(raw: &[u8]) -> Report {
     analyse_with(raw, &Options::default())
@@ -68,8 +88,7 @@ pub fn analyse(raw: &[u8]) -> Report {
 /// Analyses one raw message.
 pub fn analyse_with(raw: &[u8], options: &Options) -> Report {
     let (bytes, truncated) = input::prepare(raw, options.max_bytes);
-    let parser = MessageParser::new().header_raw(HeaderName::Received);
-    let mut report = match parser.parse(bytes.as_ref()) {
+    let mut report = match PARSER.parse(bytes.as_ref()) {
         Some(message) => decide(&message),
         None => Report::not_bounce(),
     };
@@ -158,6 +177,7 @@ fn decide(msg: &Message<'_>) -> Report {
                 diagnostic: fields.diagnostic.as_deref(),
                 block,
                 preamble: Some(&scan.preamble),
+                transcript: Some(&parts.notice),
                 remote_mta: fields.remote_mta.clone(),
                 reporting_mta: message_fields.reporting_mta.clone(),
             }));
@@ -225,6 +245,7 @@ fn decide(msg: &Message<'_>) -> Report {
                 diagnostic: None,
                 block: block.or(if single { Some(whole) } else { None }),
                 preamble: Some(&scan.preamble),
+                transcript: Some(&parts.notice),
                 remote_mta: None,
                 reporting_mta: None,
             })
@@ -277,4 +298,16 @@ fn family(msg: &Message<'_>, parts: &mime::Collected<'_>, fallback: &str) -> Str
         .find(|(marker, _)| head.contains(marker) || notice_head.contains(marker))
         .map(|(_, name)| (*name).to_string())
         .unwrap_or_else(|| fallback.to_string())
+}
+
+/// Which rule phrases match `text` (for tuning the rule table; not part of the contract).
+#[doc(hidden)]
+pub fn debug_reason(text: &str) -> Vec<(Reason, &'static str)> {
+    rules::matches(text)
+}
+
+/// The reason the rule table gives `text` (for tuning; not part of the contract).
+#[doc(hidden)]
+pub fn debug_reason_from_text(text: &str) -> Option<Reason> {
+    rules::reason_from_text(text)
 }

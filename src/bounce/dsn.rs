@@ -78,7 +78,7 @@ pub fn parse(text: &str) -> DeliveryStatus {
             "reporting-mta" => out.message.reporting_mta = typed_value(&value),
             "arrival-date" => out.message.arrival_date = Some(value.trim().to_string()),
             "original-recipient" => {
-                if current.original.is_some() || current.final_recipient.is_some() {
+                if current.original.is_some() {
                     push(&mut out, std::mem::take(&mut current));
                 }
                 current.original = super::text::clean_address(&value);

@@ -3,6 +3,7 @@
 
 use super::reason::{self, Reason};
 use super::report::{Action, Recipient};
+use super::stage::{self, Stage};
 use super::{rules, text, typo};
 
 /// Longest diagnostic kept in a report.
@@ -24,6 +25,8 @@ pub struct Evidence<'a> {
     pub block: Option<&'a str>,
     /// The notice text before any recipient line.
     pub preamble: Option<&'a str>,
+    /// The whole notice, for SMTP transcripts (`>>> DATA` / `<<< 550 ...`).
+    pub transcript: Option<&'a str>,
     /// `Remote-MTA`.
     pub remote_mta: Option<String>,
     /// `Reporting-MTA`.
@@ -67,6 +70,12 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         .or_else(|| status.as_deref().and_then(reason::from_status))
         .or_else(|| ev.preamble.and_then(rules::reason_from_text))
         .unwrap_or(Reason::Undefined);
+    let stage = [diagnostic.as_deref(), ev.block]
+        .into_iter()
+        .flatten()
+        .find_map(stage::from_reply_context)
+        .or_else(|| ev.transcript.and_then(|t| stage::from_transcript(t, &ev.address)));
+    let reason = adjust_for_context(reason, stage, ev.action, status.as_deref());
     let class = status
         .as_deref()
         .and_then(|s| s.chars().next())
@@ -93,6 +102,31 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         recommended_action: reason.recommended_action(kind),
         suggested_address,
     }
+}
+
+/// Context rules that real MTAs' wording alone does not carry:
+/// - a "no such user" answer to `MAIL FROM` is about the sender → `rejected`;
+/// - a "user unknown" answer only after `DATA` (the recipient was accepted at
+///   `RCPT TO`) comes from a content filter → `filtered` (taxonomy.md);
+/// - `Action: failed` with a 4.x.x status means the sender stopped retrying a
+///   temporary failure → `expired`, unless the text names a specific cause.
+fn adjust_for_context(reason: Reason, stage: Option<Stage>, action: Action, status: Option<&str>) -> Reason {
+    match (stage, reason) {
+        (Some(Stage::MailFrom), Reason::UserUnknown | Reason::HostUnknown | Reason::Undefined) => {
+            return Reason::Rejected;
+        }
+        (Some(Stage::Data), Reason::UserUnknown) => return Reason::Filtered,
+        _ => {}
+    }
+    let temporary_status = status.is_some_and(|s| s.starts_with('4'));
+    if action == Action::Failed
+        && temporary_status
+        && matches!(reason.category(), super::Category::Temporary | super::Category::Other)
+        && reason != Reason::SystemFull
+    {
+        return Reason::Expired;
+    }
+    reason
 }
 
 /// The lines of a recipient block that carry the server's answer: those with

@@ -860,3 +860,18 @@ mod tests {
         assert_eq!(reason_from_text("SPF check failed"), Some(Reason::AuthFailure));
     }
 }
+
+/// Every `(reason, phrase)` that matches `text`, in table order (for tuning).
+pub fn matches(text: &str) -> Vec<(Reason, &'static str)> {
+    let mut out = Vec::new();
+    for (reason, phrases) in RULES {
+        for phrase in phrases.iter() {
+            if let Some(pos) = super::text::find_ci(text, phrase) {
+                if phrase_is_whole(text, pos, pos + phrase.len()) {
+                    out.push((*reason, *phrase));
+                }
+            }
+        }
+    }
+    out
+}
