@@ -210,7 +210,11 @@ fn decide(msg: &Message<'_>) -> Report {
         report.format = Some("challenge_response".into());
         return report;
     }
-    let scan = textscan::scan(&parts.notice, &exclude);
+    let mut scan = textscan::scan(&parts.notice, &exclude);
+    if scan.recipients.is_empty() && evidence.failed_recipients.is_empty() {
+        // Someone who mailed themselves: the NDR's To is also the failed recipient.
+        scan = textscan::scan(&parts.notice, &exclude_from_only(&report));
+    }
     let delayed = evidence.delay_subject || detect::text_says_delayed(&scan.preamble);
     let action = if delayed { Action::Delayed } else { Action::Failed };
     let mut named: Vec<(String, Option<&str>)> = Vec::new();
@@ -271,6 +275,10 @@ fn participants(msg: &Message<'_>, report: &Report) -> Vec<String> {
     }
     out.extend(report.original.from.clone());
     out
+}
+
+fn exclude_from_only(report: &Report) -> Vec<String> {
+    report.message.from.iter().cloned().collect()
 }
 
 /// A stable name for the MTA family that wrote the notice, from its headers.

@@ -17,6 +17,7 @@ const DAEMON_SENDERS: &[&str] = &[
     "mail-daemon",
     "maildaemon",
     "postmaster",
+    "post_master",
     "mail delivery",
     "mail administrator",
     "mail delivery subsystem",
@@ -120,10 +121,15 @@ const NDR_SUBJECTS: &[&str] = &[
     "message blocked",
     "message refused",
     "system notification",
+    "メールエラー",
+    "エラー通知",
+    "mail error",
+    "error notification",
 ];
 
 /// Prefixes that make a subject a person's reply or forward of a notice.
-const REPLY_PREFIXES: &[&str] = &["re:", "fw:", "fwd:", "aw:", "wg:", "tr:", "sv:", "vs:", "antw:", "rif:"];
+/// Forwards (`Fwd:`) are not listed: a forwarded NDR still reports the failure.
+const REPLY_PREFIXES: &[&str] = &["re:", "aw:", "sv:", "vs:", "antw:", "rif:"];
 
 /// What the headers say about the message.
 #[derive(Debug, Default, Clone)]

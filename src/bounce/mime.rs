@@ -99,6 +99,20 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
     if !has_plain {
         out.notice = html;
     }
+    if out.notice.trim().is_empty() && out.delivery_status.is_empty() && out.original.is_none() {
+        // A multipart whose boundaries never appear (or a body mail-parser could
+        // not split) still carries the notice: read the raw body as text.
+        let raw = message.raw_message();
+        let start = message
+            .root_part()
+            .raw_body_offset()
+            .try_into()
+            .unwrap_or(usize::MAX)
+            .min(raw.len());
+        let body = raw.get(start..).unwrap_or_default();
+        let body = body.get(..body.len().min(MAX_NOTICE_BYTES)).unwrap_or(body);
+        out.notice = String::from_utf8_lossy(body).into_owned();
+    }
     out
 }
 

@@ -150,6 +150,7 @@ pub fn from_status(status: &str) -> Option<Reason> {
         ("3", "1") => Reason::SystemFull,
         ("3", "4") => Reason::MessageTooLarge,
         ("3", "5") => Reason::SystemError,
+        ("3", _) => Reason::SystemError,
         ("4", "1") if class == "4" => Reason::NetworkError,
         ("4", "2") => Reason::NetworkError,
         ("4", "3") => Reason::SystemError,

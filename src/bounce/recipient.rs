@@ -53,11 +53,20 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         .or_else(|| block_diag.clone().filter(|d| !d.is_empty()));
 
     // taxonomy.md: the DSN's Status wins; else a code written in the text.
-    let status = ev
-        .status
+    // A DSN status of x.0.0 ("other or undefined", RFC 3463 §3.1) yields to a
+    // specific code of the same class that the server wrote in its answer.
+    let written = diagnostic
+        .as_deref()
         .and_then(text::enhanced_status)
-        .or_else(|| diagnostic.as_deref().and_then(text::enhanced_status))
         .or_else(|| ev.block.and_then(text::enhanced_status));
+    let status = match ev.status.and_then(text::enhanced_status) {
+        Some(field) if field.ends_with(".0.0") => match written {
+            Some(w) if w.get(..1) == field.get(..1) && !w.ends_with(".0.0") => Some(w),
+            _ => Some(field),
+        },
+        Some(field) => Some(field),
+        None => written,
+    };
     let smtp_code = diagnostic
         .as_deref()
         .and_then(text::smtp_code)
@@ -121,8 +130,7 @@ fn adjust_for_context(reason: Reason, stage: Option<Stage>, action: Action, stat
     let temporary_status = status.is_some_and(|s| s.starts_with('4'));
     if action == Action::Failed
         && temporary_status
-        && matches!(reason.category(), super::Category::Temporary | super::Category::Other)
-        && reason != Reason::SystemFull
+        && matches!(reason, Reason::Undefined | Reason::NetworkError)
     {
         return Reason::Expired;
     }
