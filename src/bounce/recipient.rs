@@ -72,12 +72,16 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         .and_then(text::smtp_code)
         .or_else(|| ev.block.and_then(text::smtp_code));
 
+    // The server's own answer first, then a specific status code, then the
+    // surrounding prose, then a generic code.
+    let specific_status = status.as_deref().filter(|s| !s.ends_with(".0.0"));
     let reason = diagnostic
         .as_deref()
         .and_then(rules::reason_from_text)
+        .or_else(|| specific_status.and_then(reason::from_status))
         .or_else(|| ev.block.and_then(rules::reason_from_text))
-        .or_else(|| status.as_deref().and_then(reason::from_status))
         .or_else(|| ev.preamble.and_then(rules::reason_from_text))
+        .or_else(|| status.as_deref().and_then(reason::from_status))
         .unwrap_or(Reason::Undefined);
     let stage = [diagnostic.as_deref(), ev.block]
         .into_iter()
@@ -124,7 +128,10 @@ fn adjust_for_context(reason: Reason, stage: Option<Stage>, action: Action, stat
         (Some(Stage::MailFrom), Reason::UserUnknown | Reason::HostUnknown | Reason::Undefined) => {
             return Reason::Rejected;
         }
-        (Some(Stage::Data), Reason::UserUnknown) => return Reason::Filtered,
+        // ...unless the server itself classified it as an address problem (5.1.x).
+        (Some(Stage::Data), Reason::UserUnknown) if !status.is_some_and(|s| s.get(1..4) == Some(".1.")) => {
+            return Reason::Filtered;
+        }
         _ => {}
     }
     let temporary_status = status.is_some_and(|s| s.starts_with('4'));

@@ -267,6 +267,8 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "mail for this domain is not accepted",
             "we do not accept mail",
             "domain does not accept",
+            "indicated no smtp service",
+            "no smtp service",
         ],
     ),
     (
@@ -350,6 +352,8 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "recipient domain doesn't exist",
             "recipient domain not found",
             "domain isn't in my list",
+            "domain is not reachable",
+            "dns lookup failure",
         ],
     ),
     (
@@ -426,6 +430,8 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "unknown email address",
             "alias not found",
             "recipientnotfound",
+            "recipnotfound",
+            "invalid final delivery userid",
             "is not a registered",
             "invalid address",
         ],
@@ -582,6 +588,8 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "have been unable to deliver",
             "unable to deliver for",
             "could not be delivered for",
+            "have been failing for a long time",
+            "been failing for",
         ],
     ),
     (
@@ -665,6 +673,7 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "is not a valid",
             "no valid recipients",
             "recipient rejected",
+            "recipient address rejected",
         ],
     ),
     (

@@ -36,7 +36,6 @@ pub const BOUNDARIES: &[&str] = &[
     "returned message follows",
     "your message reads (in part)",
     "the message you sent was",
-    "original message was",
     "content-type: message/rfc822",
     "the original message:",
     "--- message header ---",
