@@ -83,6 +83,10 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         .or_else(|| ev.preamble.and_then(rules::reason_from_text))
         .or_else(|| status.as_deref().and_then(reason::from_status))
         .unwrap_or(Reason::Undefined);
+    let reason = match reason {
+        Reason::Undefined | Reason::SystemError => vendor_hint(&ev.address).unwrap_or(reason),
+        other => other,
+    };
     let stage = [diagnostic.as_deref(), ev.block]
         .into_iter()
         .flatten()
@@ -117,6 +121,19 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
     }
 }
 
+/// Recipients whose domain tells what a refusal means when the text does not:
+/// a Google Groups address refuses posts from senders the group does not
+/// accept (or the group does not exist), whatever language the notice is in.
+const RECIPIENT_DOMAIN_HINTS: &[(&str, Reason)] = &[("googlegroups.com", Reason::Rejected)];
+
+fn vendor_hint(address: &str) -> Option<Reason> {
+    let domain = address.rsplit_once('@')?.1;
+    RECIPIENT_DOMAIN_HINTS
+        .iter()
+        .find(|(suffix, _)| domain == *suffix || domain.ends_with(&format!(".{suffix}")))
+        .map(|(_, reason)| *reason)
+}
+
 /// Context rules that real MTAs' wording alone does not carry:
 /// - a "no such user" answer to `MAIL FROM` is about the sender → `rejected`;
 /// - a "user unknown" answer only after `DATA` (the recipient was accepted at
@@ -146,15 +163,20 @@ fn adjust_for_context(reason: Reason, stage: Option<Stage>, action: Action, stat
 
 /// The lines of a recipient block that carry the server's answer: those with
 /// a reply or status code, else the whole block.
+/// Repeated lines (transcripts echo the answer) are kept once, and distinct
+/// lines are joined with `; ` so phrases never run across them.
 fn diagnostic_lines(block: &str) -> String {
-    let coded: Vec<&str> = block
-        .lines()
-        .filter(|l| text::smtp_code(l).is_some() || text::enhanced_status(l).is_some())
-        .collect();
+    let mut coded: Vec<&str> = Vec::new();
+    for line in block.lines().map(str::trim) {
+        let has_code = text::smtp_code(line).is_some() || text::enhanced_status(line).is_some();
+        if has_code && !coded.contains(&line) {
+            coded.push(line);
+        }
+    }
     if coded.is_empty() {
         text::squash(block, MAX_DIAGNOSTIC_CHARS)
     } else {
-        text::squash(&coded.join(" "), MAX_DIAGNOSTIC_CHARS)
+        text::squash(&coded.join("; "), MAX_DIAGNOSTIC_CHARS)
     }
 }
 

@@ -125,6 +125,10 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
+        Reason::PolicyViolation,
+        &["its content presents a potential", "content presents a potential security"],
+    ),
+    (
         Reason::RequirePtr,
         &[
             "reverse dns",
@@ -204,6 +208,8 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "mailbox is out of space",
             "out of storage",
             "too much mail data",
+            "recipient's mailbox exceeded",
+            "number of messages in recipient's mailbox",
         ],
     ),
     (
@@ -236,6 +242,7 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "taille limite du message atteinte",
             "message is larger than",
             "size of the message exceeds",
+            "line limit exceeded",
         ],
     ),
     (
@@ -251,6 +258,8 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "address changed",
             "new address is",
             "moved permanently",
+            "not our customer",
+            "no longer on server",
         ],
     ),
     (
@@ -314,6 +323,8 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "temporarily disabled",
             "has been frozen",
             "extended inactivity",
+            "temporary locked",
+            "temporarily locked",
         ],
     ),
     (
@@ -402,11 +413,9 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "user not known",
             "user is unknown",
             "recipient is not known",
-            "not our customer",
             "no such person",
             "no such local user",
             "unknown or illegal alias",
-            "recipient no longer on server",
             "this user doesn't have a",
             "mailbox unknown",
             "is not a known user",
@@ -463,6 +472,8 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "encryption required",
             "secure connection required",
             "tls negotiation failed",
+            "does not support tls",
+            "support starttls",
         ],
     ),
     (
@@ -499,11 +510,16 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "detected as junk",
             "uce",
             "message rejected due to content",
+            "content rejected",
+            "ube",
             "likely unsolicited",
             "scored too high",
             "score too high",
             "high probability of being",
             "phishing",
+            "blacklisted url",
+            "uribl",
+            "url in message",
         ],
     ),
     (
@@ -540,6 +556,9 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "rejecting connections",
             "ip address has been",
             "ip blocked",
+            "too many unwanted messages",
+            "service refused",
+            "service refuse.",
             "blocked ip",
             "has been blocked",
             "is blocked",
@@ -565,7 +584,6 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "too many recipients",
             "throttl",
             "mail from this ip is temporarily",
-            "veuillez essayer plus tard",
             "too many errors",
         ],
     ),
@@ -616,6 +634,7 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "host is unreachable",
             "name server",
             "malformed or unexpected name server reply",
+            "did not accept our requests to connect",
             "temporary lookup failure",
             "lost connection",
             "connection reset",
@@ -627,6 +646,7 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "connection refused",
         ],
     ),
+    (Reason::OnHold, &["on hold"]),
     (
         Reason::SystemError,
         &[
