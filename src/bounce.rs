@@ -147,7 +147,7 @@ fn decide(msg: &Message<'_>) -> Report {
         let delayed_notice = evidence.delay_subject || detect::text_says_delayed(&scan.preamble);
         let mut failed = Vec::new();
         let mut delivered = 0usize;
-        for (message_fields, fields) in &dsn_recipients {
+        for (index, (message_fields, fields)) in dsn_recipients.iter().enumerate() {
             let action = match fields.action.as_deref() {
                 Some(a) if a.starts_with("fail") => Some(Action::Failed),
                 Some(a) if a.starts_with("delay") => Some(Action::Delayed),
@@ -158,7 +158,13 @@ fn decide(msg: &Message<'_>) -> Report {
                 delivered += 1;
                 continue;
             };
-            let address = fields.original.clone().or_else(|| fields.final_recipient.clone());
+            // A recipient block without an address (a local file or program as
+            // Final-Recipient) takes the address the prose gives at its position.
+            let address = fields
+                .original
+                .clone()
+                .or_else(|| fields.final_recipient.clone())
+                .or_else(|| scan.recipients.get(index).map(|r| r.address.clone()));
             let Some(address) = address else { continue };
             let final_address = fields
                 .final_recipient

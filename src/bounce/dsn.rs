@@ -36,6 +36,8 @@ pub struct RecipientFields {
     pub remote_mta: Option<String>,
     /// `Last-Attempt-Date`.
     pub last_attempt: Option<String>,
+    /// A `Final-Recipient` was present but was not an e-mail address.
+    pub final_raw: bool,
 }
 
 impl RecipientFields {
@@ -48,7 +50,7 @@ impl RecipientFields {
     }
 
     fn has_recipient(&self) -> bool {
-        self.original.is_some() || self.final_recipient.is_some()
+        self.original.is_some() || self.final_recipient.is_some() || self.final_raw
     }
 }
 
@@ -84,10 +86,13 @@ pub fn parse(text: &str) -> DeliveryStatus {
                 current.original = super::text::clean_address(&value);
             }
             "final-recipient" => {
-                if current.final_recipient.is_some() {
+                if current.final_recipient.is_some() || current.final_raw {
                     push(&mut out, std::mem::take(&mut current));
                 }
                 current.final_recipient = super::text::clean_address(&value);
+                // A local delivery target (a file or program) is not an address,
+                // but it still opens a recipient block.
+                current.final_raw = current.final_recipient.is_none();
             }
             "x-actual-recipient" => current.actual = super::text::clean_address(&value),
             "action" => current.action = Some(value.trim().to_ascii_lowercase()),

@@ -57,8 +57,8 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
     // specific code of the same class that the server wrote in its answer.
     let written = diagnostic
         .as_deref()
-        .and_then(text::enhanced_status)
-        .or_else(|| ev.block.and_then(text::enhanced_status));
+        .and_then(text::answer_status)
+        .or_else(|| ev.block.and_then(text::answer_status));
     let status = match ev.status.and_then(text::enhanced_status) {
         Some(field) if field.ends_with(".0.0") => match written {
             Some(w) if w.get(..1) == field.get(..1) && !w.ends_with(".0.0") => Some(w),

@@ -101,6 +101,24 @@ pub fn enhanced_status(text: &str) -> Option<String> {
         .and_then(|(s, e)| text.get(s..e).map(str::to_string))
 }
 
+/// The enhanced status code of the remote server's own answer in `text`: the
+/// first code that directly follows an SMTP reply code (`550 5.7.1`,
+/// `550-'5.7.1`), else the first code at all. Relays such as Amazon SES put
+/// their own summary code in front of the quoted answer.
+pub fn answer_status(text: &str) -> Option<String> {
+    let spans = enhanced_status_spans(text);
+    let after_reply = spans.iter().find(|&&(start, _)| {
+        let before = text.get(..start).unwrap_or_default().trim_end_matches([' ', '-', '\'', '"']);
+        let tail: Vec<u8> = before.bytes().rev().take(4).collect();
+        tail.len() >= 3
+            && tail.iter().take(3).all(u8::is_ascii_digit)
+            && tail.get(3).is_none_or(|b| !b.is_ascii_alphanumeric())
+    });
+    after_reply
+        .or(spans.first())
+        .and_then(|&(s, e)| text.get(s..e).map(str::to_string))
+}
+
 /// The spans of every standalone enhanced status code in `text`.
 pub fn enhanced_status_spans(text: &str) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
