@@ -89,14 +89,17 @@ pub fn analyse(raw: &[u8]) -> Report {
 pub fn analyse_with(raw: &[u8], options: &Options) -> Report {
     let (bytes, truncated) = input::prepare(raw, options.max_bytes);
     let mut report = match PARSER.parse(bytes.as_ref()) {
-        Some(message) => decide(&message),
+        Some(message) => decide(&message, 0),
         None => Report::not_bounce(),
     };
     report.truncated = truncated;
     report
 }
 
-fn decide(msg: &Message<'_>) -> Report {
+/// How deep a notice wrapped in another message is looked for.
+const MAX_NESTED_NOTICES: usize = 2;
+
+fn decide(msg: &Message<'_>, depth: usize) -> Report {
     let mut report = Report::not_bounce();
     report.message = headers::message_info(msg);
     let parts = mime::collect(msg);
@@ -106,7 +109,11 @@ fn decide(msg: &Message<'_>) -> Report {
     // 1. Complaints.
     if parts.report_type.as_deref() == Some("feedback-report") || !parts.feedback_report.is_empty()
     {
-        let text = parts.feedback_report.first().map(String::as_str).unwrap_or_default();
+        let text = parts
+            .feedback_report
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default();
         let to = report.original.to.first().map(String::as_str);
         let id = report.original.message_id.clone();
         report.complaint = Some(arf::parse(text, to, id.as_deref()));
@@ -125,8 +132,11 @@ fn decide(msg: &Message<'_>) -> Report {
     report.gateway = gateway::detect(msg).map(str::to_string);
 
     // 3. Delivery-status parts.
-    let mut statuses: Vec<dsn::DeliveryStatus> =
-        parts.delivery_status.iter().map(|t| dsn::parse(t)).collect();
+    let mut statuses: Vec<dsn::DeliveryStatus> = parts
+        .delivery_status
+        .iter()
+        .map(|t| dsn::parse(t))
+        .collect();
     if statuses.iter().all(|s| s.recipients.is_empty()) && dsn::looks_like_dsn(&parts.notice) {
         statuses.push(dsn::parse(&parts.notice));
     }
@@ -151,7 +161,13 @@ fn decide(msg: &Message<'_>) -> Report {
             let action = match fields.action.as_deref() {
                 Some(a) if a.starts_with("fail") => Some(Action::Failed),
                 Some(a) if a.starts_with("delay") => Some(Action::Delayed),
-                Some(a) if a.starts_with("deliver") || a.starts_with("relay") || a.starts_with("expand") => None,
+                Some(a)
+                    if a.starts_with("deliver")
+                        || a.starts_with("relay")
+                        || a.starts_with("expand") =>
+                {
+                    None
+                }
                 _ => recipient::action_from_status(fields.status.as_deref(), delayed_notice),
             };
             let Some(action) = action else {
@@ -166,10 +182,7 @@ fn decide(msg: &Message<'_>) -> Report {
                 .or_else(|| fields.final_recipient.clone())
                 .or_else(|| scan.recipients.get(index).map(|r| r.address.clone()));
             let Some(address) = address else { continue };
-            let final_address = fields
-                .final_recipient
-                .clone()
-                .filter(|f| *f != address);
+            let final_address = fields.final_recipient.clone().filter(|f| *f != address);
             let block = scan
                 .recipients
                 .iter()
@@ -201,6 +214,19 @@ fn decide(msg: &Message<'_>) -> Report {
         }
     }
 
+    // A gateway that wraps the real DSN as an attachment: analyse the DSN.
+    if let Some(inner) = parts.original
+        && depth < MAX_NESTED_NOTICES
+        && is_report(inner)
+    {
+        let mut nested = decide(inner, depth + 1);
+        if nested.verdict == Verdict::Bounce && !nested.recipients.is_empty() {
+            nested.message = report.message;
+            nested.gateway = nested.gateway.or(report.gateway);
+            return nested;
+        }
+    }
+
     // 4.-6. Prose notices and auto-replies.
     let auto_marker = autoreply::marker(msg, subject.as_deref());
     if auto_marker.is_some() && !evidence.is_strong() {
@@ -222,10 +248,18 @@ fn decide(msg: &Message<'_>) -> Report {
         scan = textscan::scan(&parts.notice, &exclude_from_only(&report));
     }
     let delayed = evidence.delay_subject || detect::text_says_delayed(&scan.preamble);
-    let action = if delayed { Action::Delayed } else { Action::Failed };
+    let action = if delayed {
+        Action::Delayed
+    } else {
+        Action::Failed
+    };
     let mut named: Vec<(String, Option<&str>)> = Vec::new();
     for address in &evidence.failed_recipients {
-        let block = scan.recipients.iter().find(|r| &r.address == address).map(|r| r.block.as_str());
+        let block = scan
+            .recipients
+            .iter()
+            .find(|r| &r.address == address)
+            .map(|r| r.block.as_str());
         named.push((address.clone(), block));
     }
     if named.is_empty() {
@@ -237,7 +271,13 @@ fn decide(msg: &Message<'_>) -> Report {
     }
     if named.is_empty() && evidence.is_strong() {
         // The notice names nobody: fall back to the original's recipients.
-        named = report.original.to.iter().take(1).map(|a| (a.clone(), None)).collect();
+        named = report
+            .original
+            .to
+            .iter()
+            .take(1)
+            .map(|a| (a.clone(), None))
+            .collect();
     }
     if named.is_empty() && !evidence.is_strong() {
         return report;
@@ -277,10 +317,26 @@ fn participants(msg: &Message<'_>, report: &Report) -> Vec<String> {
     let mut out = Vec::new();
     out.extend(report.message.from.clone());
     if let Some(to) = msg.to() {
-        out.extend(to.iter().filter_map(|a| a.address()).map(|a| a.trim().to_ascii_lowercase()));
+        out.extend(
+            to.iter()
+                .filter_map(|a| a.address())
+                .map(|a| a.trim().to_ascii_lowercase()),
+        );
     }
     out.extend(report.original.from.clone());
     out
+}
+
+/// Whether `msg` is itself a `multipart/report` delivery-status notice.
+fn is_report(msg: &Message<'_>) -> bool {
+    use mail_parser::MimeHeaders;
+    msg.content_type().is_some_and(|ct| {
+        ct.subtype()
+            .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct
+                .attribute("report-type")
+                .is_some_and(|t| t.to_ascii_lowercase().contains("delivery-status"))
+    })
 }
 
 fn exclude_from_only(report: &Report) -> Vec<String> {
@@ -304,24 +360,20 @@ fn family(msg: &Message<'_>, parts: &mime::Collected<'_>, fallback: &str) -> Str
         ("courier", "courier"),
     ];
     let raw = msg.raw_message();
-    let end = usize::try_from(msg.root_part().offset_body).unwrap_or(0).min(raw.len()).min(32 * 1024);
+    let end = usize::try_from(msg.root_part().offset_body)
+        .unwrap_or(0)
+        .min(raw.len())
+        .min(32 * 1024);
     let head = String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).to_lowercase();
-    let notice_head: String = parts.notice.chars().take(600).collect::<String>().to_lowercase();
+    let notice_head: String = parts
+        .notice
+        .chars()
+        .take(600)
+        .collect::<String>()
+        .to_lowercase();
     FAMILIES
         .iter()
         .find(|(marker, _)| head.contains(marker) || notice_head.contains(marker))
         .map(|(_, name)| (*name).to_string())
         .unwrap_or_else(|| fallback.to_string())
-}
-
-/// Which rule phrases match `text` (for tuning the rule table; not part of the contract).
-#[doc(hidden)]
-pub fn debug_reason(text: &str) -> Vec<(Reason, &'static str)> {
-    rules::matches(text)
-}
-
-/// The reason the rule table gives `text` (for tuning; not part of the contract).
-#[doc(hidden)]
-pub fn debug_reason_from_text(text: &str) -> Option<Reason> {
-    rules::reason_from_text(text)
 }

@@ -106,11 +106,6 @@ pub fn marker(msg: &Message<'_>, subject: Option<&str>) -> Option<String> {
         .map(|m| format!("Subject: {m}"))
 }
 
-/// `Auto-Submitted` of any value other than `no` (RFC 3834 §5): automated mail.
-pub fn is_automated(msg: &Message<'_>) -> bool {
-    raw_header(msg, "Auto-Submitted").is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
-}
-
 /// Phrases of challenge-response systems (sender verification, guest lists).
 /// Such notices carry DSN-like parts but are requests, not bounces.
 pub const CHALLENGE_MARKERS: &[&str] = &[

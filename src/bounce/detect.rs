@@ -151,7 +151,10 @@ pub struct Evidence {
 impl Evidence {
     /// Enough to read the prose for recipients.
     pub fn is_notice(&self) -> bool {
-        self.daemon_sender || self.ndr_header || !self.failed_recipients.is_empty() || self.ndr_subject
+        self.daemon_sender
+            || self.ndr_header
+            || !self.failed_recipients.is_empty()
+            || self.ndr_subject
     }
 
     /// Strong enough to call the message a bounce even when no recipient can
@@ -170,12 +173,20 @@ pub fn evidence(msg: &Message<'_>, subject: Option<&str>) -> Evidence {
     let daemon_sender = DAEMON_SENDERS.iter().any(|d| from_text.contains(d));
     let subject_lower = subject.map(str::to_lowercase).unwrap_or_default();
     let subject_trimmed = subject_lower.trim_start();
-    let is_reply = REPLY_PREFIXES.iter().any(|p| subject_trimmed.starts_with(p));
+    let is_reply = REPLY_PREFIXES
+        .iter()
+        .any(|p| subject_trimmed.starts_with(p));
     let ndr_subject = !is_reply && NDR_SUBJECTS.iter().any(|s| subject_lower.contains(s));
     let delay_subject = !is_reply
-        && ["delay", "warning: could not send", "still undelivered", "not yet been delivered", "will retry"]
-            .iter()
-            .any(|s| subject_lower.contains(s));
+        && [
+            "delay",
+            "warning: could not send",
+            "still undelivered",
+            "not yet been delivered",
+            "will retry",
+        ]
+        .iter()
+        .any(|s| subject_lower.contains(s));
     let null_sender = raw_header(msg, "Return-Path").is_some_and(|v| {
         let v = v.trim();
         v == "<>" || v.is_empty() || v.eq_ignore_ascii_case("<MAILER-DAEMON>")
@@ -211,10 +222,10 @@ fn from_text(msg: &Message<'_>) -> String {
             }
         }
     }
-    if out.is_empty() {
-        if let Some(raw) = raw_header(msg, "From") {
-            out = raw.to_lowercase();
-        }
+    if out.is_empty()
+        && let Some(raw) = raw_header(msg, "From")
+    {
+        out = raw.to_lowercase();
     }
     out
 }

@@ -71,7 +71,11 @@ pub fn parse(text: &str) -> DeliveryStatus {
     let mut out = DeliveryStatus::default();
     let mut current = RecipientFields::default();
     for field in fields(text) {
-        let Field { name, value, blank_before } = field;
+        let Field {
+            name,
+            value,
+            blank_before,
+        } = field;
         if blank_before && !current.is_empty() {
             push(&mut out, std::mem::take(&mut current));
         }
@@ -150,22 +154,28 @@ fn fields(text: &str) -> Vec<Field> {
             continue;
         }
         let starts_with_space = line.starts_with(' ') || line.starts_with('\t');
-        if starts_with_space {
-            if let (Some(last), false) = (out.last_mut(), blank) {
-                // A folded continuation; or an indented field (some MTAs indent all fields).
-                if let Some(field) = split_field(line.trim_start()) {
-                    if is_known_field(&field.0) {
-                        out.push(Field { name: field.0, value: field.1, blank_before: false });
-                        continue;
-                    }
-                }
-                last.value.push(' ');
-                last.value.push_str(line.trim());
+        if starts_with_space && let (Some(last), false) = (out.last_mut(), blank) {
+            // A folded continuation; or an indented field (some MTAs indent all fields).
+            if let Some(field) = split_field(line.trim_start())
+                && is_known_field(&field.0)
+            {
+                out.push(Field {
+                    name: field.0,
+                    value: field.1,
+                    blank_before: false,
+                });
                 continue;
             }
+            last.value.push(' ');
+            last.value.push_str(line.trim());
+            continue;
         }
         if let Some((name, value)) = split_field(line.trim_start()) {
-            out.push(Field { name, value, blank_before: blank });
+            out.push(Field {
+                name,
+                value,
+                blank_before: blank,
+            });
         }
         blank = false;
     }
@@ -174,7 +184,10 @@ fn fields(text: &str) -> Vec<Field> {
 
 fn split_field(line: &str) -> Option<(String, String)> {
     let (name, value) = line.split_once(':')?;
-    if name.is_empty() || name.len() > 40 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if name.is_empty()
+        || name.len() > 40
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return None;
     }
     Some((name.to_string(), value.trim().to_string()))
@@ -223,7 +236,10 @@ mod tests {
                     Action: delayed\n\
                     Status: 4.4.1\n";
         let dsn = parse(text);
-        assert_eq!(dsn.message.reporting_mta.as_deref(), Some("mx.sender.example"));
+        assert_eq!(
+            dsn.message.reporting_mta.as_deref(),
+            Some("mx.sender.example")
+        );
         assert_eq!(dsn.recipients.len(), 2);
         let first = &dsn.recipients[0];
         assert_eq!(first.original.as_deref(), Some("bob@example.com"));

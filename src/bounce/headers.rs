@@ -30,7 +30,11 @@ pub fn original_info(msg: &Message<'_>) -> OriginalInfo {
 
 /// Strips angle brackets and whitespace from a Message-ID; `None` when empty.
 pub fn clean_id(raw: &str) -> Option<String> {
-    let id = raw.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let id = raw
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     (!id.is_empty() && id.len() <= 998).then(|| id.to_string())
 }
 
@@ -116,7 +120,9 @@ pub fn raw_header<'a>(msg: &'a Message<'_>, name: &str) -> Option<&'a str> {
 
 /// Whether the message has a header of this name at all.
 pub fn has_header(msg: &Message<'_>, name: &str) -> bool {
-    msg.headers().iter().any(|h| h.name().eq_ignore_ascii_case(name))
+    msg.headers()
+        .iter()
+        .any(|h| h.name().eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]

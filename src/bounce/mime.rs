@@ -27,23 +27,19 @@ pub struct Collected<'m> {
     pub original: Option<&'m Message<'m>>,
     /// Headers of the original given as `text/rfc822-headers`, parsed.
     pub original_headers: Option<Message<'m>>,
-    /// The number of top-level parts, as a cost bound.
-    pub part_count: usize,
 }
 
 /// Collects the parts of `message` (its top level only; an embedded message is
 /// the original and is not walked into).
 pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
-    let mut out = Collected {
-        part_count: message.parts.len(),
-        ..Collected::default()
-    };
-    if let Some(ct) = message.content_type() {
-        if ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
-        {
-            out.report_type = ct.attribute("report-type").map(|s| s.to_ascii_lowercase());
-        }
+    let mut out = Collected::default();
+    if let Some(ct) = message.content_type()
+        && ct.ctype().eq_ignore_ascii_case("multipart")
+        && ct
+            .subtype()
+            .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    {
+        out.report_type = ct.attribute("report-type").map(|s| s.to_ascii_lowercase());
     }
     let mut html = String::new();
     let mut has_plain = false;
@@ -51,16 +47,17 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
         let (ctype, subtype) = match part.content_type() {
             Some(ct) => (
                 ct.ctype().to_ascii_lowercase(),
-                ct.subtype().map(|s| s.to_ascii_lowercase()).unwrap_or_default(),
+                ct.subtype()
+                    .map(|s| s.to_ascii_lowercase())
+                    .unwrap_or_default(),
             ),
             None => ("text".to_string(), "plain".to_string()),
         };
         match (&part.body, ctype.as_str(), subtype.as_str()) {
-            (PartType::Message(inner), _, _) => {
-                if out.original.is_none() {
+            (PartType::Message(inner), _, _)
+                if out.original.is_none() => {
                     out.original = Some(inner);
                 }
-            }
             (PartType::Multipart(_), _, _) => {}
             (body, "message", "delivery-status" | "global-delivery-status") => {
                 out.delivery_status.push(body_text(body));
@@ -69,12 +66,11 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
             (_, "message", "disposition-notification" | "global-disposition-notification") => {
                 out.has_mdn = true;
             }
-            (body, "text", "rfc822-headers" | "global-headers") => {
-                if out.original_headers.is_none() {
+            (body, "text", "rfc822-headers" | "global-headers")
+                if out.original_headers.is_none() => {
                     let raw = body_bytes(body);
                     out.original_headers = MessageParser::new().parse_headers(raw);
                 }
-            }
             (PartType::Text(t), "text", "plain") | (PartType::Text(t), "text", "") => {
                 if is_attachment(part) && !out.notice.is_empty() {
                     continue;
@@ -82,17 +78,15 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
                 has_plain = true;
                 push_bounded(&mut out.notice, t);
             }
-            (PartType::Html(h), _, _) => {
-                if html.len() < MAX_NOTICE_BYTES {
+            (PartType::Html(h), _, _)
+                if html.len() < MAX_NOTICE_BYTES => {
                     push_bounded(&mut html, &text::html_to_text(h));
                 }
-            }
-            (PartType::Text(t), "text", _) => {
+            (PartType::Text(t), "text", _)
                 // text/enriched and other text types: some gateways use them for the notice.
-                if !is_attachment(part) {
+                if !is_attachment(part) => {
                     push_bounded(&mut html, t);
                 }
-            }
             _ => {}
         }
     }

@@ -31,7 +31,9 @@ pub fn extract(msg: &Message<'_>, parts: &Collected<'_>, own: &MessageInfo) -> O
 /// Headers quoted after the boundary line of a prose notice.
 fn quoted(notice: &str) -> Option<OriginalInfo> {
     let (_, after) = textscan::find_boundary(notice)?;
-    let tail = notice.get(after..)?.trim_start_matches(['\r', '\n', ' ', '\t']);
+    let tail = notice
+        .get(after..)?
+        .trim_start_matches(['\r', '\n', ' ', '\t']);
     let tail = tail.get(..tail.len().min(64 * 1024)).or(Some(tail))?;
     let parsed = MessageParser::new().parse_headers(tail.as_bytes())?;
     let info = headers::original_info(&parsed);
@@ -42,7 +44,11 @@ fn quoted(notice: &str) -> Option<OriginalInfo> {
 fn message_id_line(notice: &str) -> Option<String> {
     for line in notice.lines().take(5000) {
         let trimmed = line.trim_start();
-        if trimmed.len() > 11 && trimmed.get(..11).is_some_and(|p| p.eq_ignore_ascii_case("message-id:")) {
+        if trimmed.len() > 11
+            && trimmed
+                .get(..11)
+                .is_some_and(|p| p.eq_ignore_ascii_case("message-id:"))
+        {
             let value = trimmed.get(11..)?.trim();
             let id = value.split_whitespace().next().and_then(clean_id);
             if id.as_deref().is_some_and(|i| i.contains('@')) {

@@ -184,8 +184,14 @@ mod tests {
 
     #[test]
     fn kind_follows_reason_not_code() {
-        assert_eq!(Reason::UserUnknown.kind(Action::Failed, Some(4)), Kind::Hard);
-        assert_eq!(Reason::SpamDetected.kind(Action::Failed, Some(5)), Kind::Soft);
+        assert_eq!(
+            Reason::UserUnknown.kind(Action::Failed, Some(4)),
+            Kind::Hard
+        );
+        assert_eq!(
+            Reason::SpamDetected.kind(Action::Failed, Some(5)),
+            Kind::Soft
+        );
         assert_eq!(Reason::NotAccept.kind(Action::Failed, Some(4)), Kind::Soft);
         assert_eq!(Reason::NotAccept.kind(Action::Failed, Some(5)), Kind::Hard);
         assert_eq!(

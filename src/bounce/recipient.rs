@@ -91,12 +91,25 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         .into_iter()
         .flatten()
         .find_map(stage::from_reply_context)
-        .or_else(|| ev.transcript.and_then(|t| stage::from_transcript(t, &ev.address)));
+        .or_else(|| {
+            ev.transcript
+                .and_then(|t| stage::from_transcript(t, &ev.address))
+        });
     let reason = adjust_for_context(reason, stage, ev.action, status.as_deref());
     let class = status
         .as_deref()
         .and_then(|s| s.chars().next())
-        .or_else(|| smtp_code.map(|c| if c >= 500 { '5' } else if c >= 400 { '4' } else { '2' }))
+        .or_else(|| {
+            smtp_code.map(|c| {
+                if c >= 500 {
+                    '5'
+                } else if c >= 400 {
+                    '4'
+                } else {
+                    '2'
+                }
+            })
+        })
         .and_then(|c| c.to_digit(10))
         .and_then(|d| u8::try_from(d).ok());
     let kind = reason.kind(ev.action, class);
@@ -140,13 +153,20 @@ fn vendor_hint(address: &str) -> Option<Reason> {
 ///   `RCPT TO`) comes from a content filter → `filtered` (taxonomy.md);
 /// - `Action: failed` with a 4.x.x status means the sender stopped retrying a
 ///   temporary failure → `expired`, unless the text names a specific cause.
-fn adjust_for_context(reason: Reason, stage: Option<Stage>, action: Action, status: Option<&str>) -> Reason {
+fn adjust_for_context(
+    reason: Reason,
+    stage: Option<Stage>,
+    action: Action,
+    status: Option<&str>,
+) -> Reason {
     match (stage, reason) {
         (Some(Stage::MailFrom), Reason::UserUnknown | Reason::HostUnknown | Reason::Undefined) => {
             return Reason::Rejected;
         }
         // ...unless the server itself classified it as an address problem (5.1.x).
-        (Some(Stage::Data), Reason::UserUnknown) if !status.is_some_and(|s| s.get(1..4) == Some(".1.")) => {
+        (Some(Stage::Data), Reason::UserUnknown)
+            if status.is_none_or(|s| s.get(1..4) != Some(".1.")) =>
+        {
             return Reason::Filtered;
         }
         _ => {}
@@ -183,7 +203,12 @@ fn diagnostic_lines(block: &str) -> String {
 /// `host mx.example.com [192.0.2.1]` and similar mentions of the remote host.
 fn remote_host(block: &str) -> Option<String> {
     let lower = block.to_ascii_lowercase();
-    for marker in ["host ", "while talking to ", "remote server ", "connected to "] {
+    for marker in [
+        "host ",
+        "while talking to ",
+        "remote server ",
+        "connected to ",
+    ] {
         let mut from = 0;
         while let Some(pos) = lower.get(from..).and_then(|s| s.find(marker)) {
             let start = from + pos + marker.len();

@@ -126,7 +126,10 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
     ),
     (
         Reason::PolicyViolation,
-        &["its content presents a potential", "content presents a potential security"],
+        &[
+            "its content presents a potential",
+            "content presents a potential security",
+        ],
     ),
     (
         Reason::RequirePtr,
@@ -734,7 +737,13 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
     ),
     (
         Reason::Blocked,
-        &["blocked", "banned", "access denied", "has been denied", "denied access"],
+        &[
+            "blocked",
+            "banned",
+            "access denied",
+            "has been denied",
+            "denied access",
+        ],
     ),
     (
         Reason::PolicyViolation,
@@ -751,15 +760,34 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
     ),
     (
         Reason::SecurityError,
-        &["security", "insecure", "not authorized", "unauthorized", "permission denied"],
+        &[
+            "security",
+            "insecure",
+            "not authorized",
+            "unauthorized",
+            "permission denied",
+        ],
     ),
     (
         Reason::Expired,
-        &["gave up", "giving up", "expired", "time limit", "timeout exceeded"],
+        &[
+            "gave up",
+            "giving up",
+            "expired",
+            "time limit",
+            "timeout exceeded",
+        ],
     ),
     (
         Reason::NetworkError,
-        &["timed out", "dns", "unreachable", "not reachable", "no answer", "could not be reached"],
+        &[
+            "timed out",
+            "dns",
+            "unreachable",
+            "not reachable",
+            "no answer",
+            "could not be reached",
+        ],
     ),
     (
         Reason::SystemError,
@@ -779,11 +807,21 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
     ),
     (
         Reason::RateLimited,
-        &["try again later", "temporarily rejected", "resources temporarily unavailable"],
+        &[
+            "try again later",
+            "temporarily rejected",
+            "resources temporarily unavailable",
+        ],
     ),
     (
         Reason::MailerError,
-        &["command failed", "program failed", "exit code", "exited with", "child process"],
+        &[
+            "command failed",
+            "program failed",
+            "exit code",
+            "exited with",
+            "child process",
+        ],
     ),
 ];
 
@@ -863,11 +901,15 @@ mod tests {
             Some(Reason::MailboxFull)
         );
         assert_eq!(
-            reason_from_text("550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown in virtual mailbox table"),
+            reason_from_text(
+                "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown in virtual mailbox table"
+            ),
             Some(Reason::UserUnknown)
         );
         assert_eq!(
-            reason_from_text("554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"),
+            reason_from_text(
+                "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"
+            ),
             Some(Reason::Blocked)
         );
         assert_eq!(reason_from_text("250 OK"), None);
@@ -876,21 +918,9 @@ mod tests {
     #[test]
     fn short_phrases_need_word_boundaries() {
         assert_eq!(reason_from_text("the responce was late"), None);
-        assert_eq!(reason_from_text("SPF check failed"), Some(Reason::AuthFailure));
+        assert_eq!(
+            reason_from_text("SPF check failed"),
+            Some(Reason::AuthFailure)
+        );
     }
-}
-
-/// Every `(reason, phrase)` that matches `text`, in table order (for tuning).
-pub fn matches(text: &str) -> Vec<(Reason, &'static str)> {
-    let mut out = Vec::new();
-    for (reason, phrases) in RULES {
-        for phrase in phrases.iter() {
-            if let Some(pos) = super::text::find_ci(text, phrase) {
-                if phrase_is_whole(text, pos, pos + phrase.len()) {
-                    out.push((*reason, *phrase));
-                }
-            }
-        }
-    }
-    out
 }

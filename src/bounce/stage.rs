@@ -62,7 +62,11 @@ pub fn from_transcript(transcript: &str, address: &str) -> Option<Stage> {
 }
 
 fn command_stage(command: &str) -> Option<Stage> {
-    let upper: String = command.chars().take(9).collect::<String>().to_ascii_uppercase();
+    let upper: String = command
+        .chars()
+        .take(9)
+        .collect::<String>()
+        .to_ascii_uppercase();
     if upper.starts_with("DATA") || upper.starts_with('.') {
         Some(Stage::Data)
     } else if upper.starts_with("MAIL") {
@@ -87,7 +91,10 @@ mod tests {
             Some(Stage::Data)
         );
         let transcript = ">>> RCPT To:<a@x.example>\n<<< 250 ok\n>>> DATA\n<<< 550 5.1.1 <a@x.example>... User unknown\n";
-        assert_eq!(from_transcript(transcript, "a@x.example"), Some(Stage::Data));
+        assert_eq!(
+            from_transcript(transcript, "a@x.example"),
+            Some(Stage::Data)
+        );
         assert_eq!(from_transcript(transcript, "b@x.example"), None);
     }
 }

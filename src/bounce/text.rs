@@ -34,7 +34,7 @@ pub fn address_spans(text: &str) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
     let mut search_from = 0;
-    while let Some(rel) = bytes.get(search_from..).and_then(|s| memchr_at(s)) {
+    while let Some(rel) = bytes.get(search_from..).and_then(memchr_at) {
         let at = search_from + rel;
         search_from = at + 1;
         // Walk left over the local part.
@@ -77,12 +77,13 @@ fn memchr_at(haystack: &[u8]) -> Option<usize> {
 /// Lower-cases an address and strips `<>`, quotes, `rfc822;` and whitespace.
 pub fn clean_address(raw: &str) -> Option<String> {
     let mut s = raw.trim();
-    if let Some((kind, rest)) = s.split_once(';') {
-        if !kind.contains('@') {
-            s = rest.trim();
-        }
+    if let Some((kind, rest)) = s.split_once(';')
+        && !kind.contains('@')
+    {
+        s = rest.trim();
     }
-    let s = s.trim_matches(|c: char| c == '<' || c == '>' || c == '"' || c == '\'' || c.is_whitespace());
+    let s = s
+        .trim_matches(|c: char| c == '<' || c == '>' || c == '"' || c == '\'' || c.is_whitespace());
     let first = addresses(s).into_iter().next();
     match first {
         Some(a) => Some(a),
@@ -108,7 +109,10 @@ pub fn enhanced_status(text: &str) -> Option<String> {
 pub fn answer_status(text: &str) -> Option<String> {
     let spans = enhanced_status_spans(text);
     let after_reply = spans.iter().find(|&&(start, _)| {
-        let before = text.get(..start).unwrap_or_default().trim_end_matches([' ', '-', '\'', '"']);
+        let before = text
+            .get(..start)
+            .unwrap_or_default()
+            .trim_end_matches([' ', '-', '\'', '"']);
         let tail: Vec<u8> = before.bytes().rev().take(4).collect();
         tail.len() >= 3
             && tail.iter().take(3).all(u8::is_ascii_digit)
@@ -128,15 +132,13 @@ pub fn enhanced_status_spans(text: &str) -> Vec<(usize, usize)> {
         let b = bytes.get(i).copied().unwrap_or(0);
         if matches!(b, b'2' | b'4' | b'5') && bytes.get(i + 1) == Some(&b'.') {
             let before_ok = i == 0
-                || bytes
-                    .get(i - 1)
-                    .is_some_and(|&p| !(p.is_ascii_alphanumeric() || p == b'.' || p == b'-' || p == b'_'));
-            if before_ok {
-                if let Some(end) = status_tail(bytes, i + 2) {
-                    out.push((i, end));
-                    i = end;
-                    continue;
-                }
+                || bytes.get(i - 1).is_some_and(|&p| {
+                    !(p.is_ascii_alphanumeric() || p == b'.' || p == b'-' || p == b'_')
+                });
+            if before_ok && let Some(end) = status_tail(bytes, i + 2) {
+                out.push((i, end));
+                i = end;
+                continue;
             }
         }
         i += 1;
@@ -182,11 +184,27 @@ pub fn smtp_code(text: &str) -> Option<u16> {
         if matches!(first, b'2' | b'4' | b'5') && window.iter().all(u8::is_ascii_digit) {
             let before_ok = i == 0
                 || bytes.get(i - 1).is_some_and(|&p| {
-                    matches!(p, b' ' | b'\t' | b'\n' | b'\r' | b':' | b'\'' | b'"' | b'(' | b'[' | b'<' | b'=' | b'#')
+                    matches!(
+                        p,
+                        b' ' | b'\t'
+                            | b'\n'
+                            | b'\r'
+                            | b':'
+                            | b'\''
+                            | b'"'
+                            | b'('
+                            | b'['
+                            | b'<'
+                            | b'='
+                            | b'#'
+                    )
                 });
             let after_ok = match bytes.get(i + 3) {
                 None => true,
-                Some(&n) => matches!(n, b' ' | b'-' | b'\t' | b'\n' | b'\r' | b')' | b']' | b'\'' | b'"' | b','),
+                Some(&n) => matches!(
+                    n,
+                    b' ' | b'-' | b'\t' | b'\n' | b'\r' | b')' | b']' | b'\'' | b'"' | b','
+                ),
             };
             // `- ` after a number that is part of a date or an IP is rare; a
             // second digit group (`550.1`) would have failed `after_ok` already.
@@ -248,7 +266,8 @@ pub fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
     let first = n.first()?.to_ascii_lowercase();
     (0..=h.len() - n.len()).find(|&i| {
         h.get(i).is_some_and(|b| b.to_ascii_lowercase() == first)
-            && h.get(i..i + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n))
+            && h.get(i..i + n.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(n))
     })
 }
 
@@ -260,7 +279,11 @@ pub fn html_to_text(html: &str) -> String {
     while let Some(lt) = rest.find('<') {
         push_decoded(&mut out, rest.get(..lt).unwrap_or_default());
         let after = rest.get(lt..).unwrap_or_default();
-        let lower_tag: String = after.chars().take(8).collect::<String>().to_ascii_lowercase();
+        let lower_tag: String = after
+            .chars()
+            .take(8)
+            .collect::<String>()
+            .to_ascii_lowercase();
         let skip_to = if lower_tag.starts_with("<style") {
             find_ci(after, "</style>").map(|p| p + 8)
         } else if lower_tag.starts_with("<script") {
@@ -276,9 +299,15 @@ pub fn html_to_text(html: &str) -> String {
             },
         };
         let tag = after.get(..end).unwrap_or_default().to_ascii_lowercase();
-        if tag.starts_with("<br") || tag.starts_with("<p") || tag.starts_with("</p") || tag.starts_with("<div")
-            || tag.starts_with("</div") || tag.starts_with("<tr") || tag.starts_with("</tr")
-            || tag.starts_with("<li") || tag.starts_with("</h")
+        if tag.starts_with("<br")
+            || tag.starts_with("<p")
+            || tag.starts_with("</p")
+            || tag.starts_with("<div")
+            || tag.starts_with("</div")
+            || tag.starts_with("<tr")
+            || tag.starts_with("</tr")
+            || tag.starts_with("<li")
+            || tag.starts_with("</h")
         {
             out.push('\n');
         } else if tag.starts_with("<td") || tag.starts_with("</td") {
@@ -320,8 +349,14 @@ mod tests {
 
     #[test]
     fn status_codes_stand_alone() {
-        assert_eq!(enhanced_status("550 5.1.1 <a@b.c> User unknown"), Some("5.1.1".into()));
-        assert_eq!(enhanced_status("host 192.0.2.5 said 5.7.1"), Some("5.7.1".into()));
+        assert_eq!(
+            enhanced_status("550 5.1.1 <a@b.c> User unknown"),
+            Some("5.1.1".into())
+        );
+        assert_eq!(
+            enhanced_status("host 192.0.2.5 said 5.7.1"),
+            Some("5.7.1".into())
+        );
         assert_eq!(enhanced_status("version 5.1.1.2"), None);
         assert_eq!(enhanced_status("#5.2.2 full"), Some("5.2.2".into()));
     }
@@ -342,7 +377,10 @@ mod tests {
 
     #[test]
     fn clean_address_strips_decorations() {
-        assert_eq!(clean_address("rfc822; <Bob@Example.COM>"), Some("bob@example.com".into()));
+        assert_eq!(
+            clean_address("rfc822; <Bob@Example.COM>"),
+            Some("bob@example.com".into())
+        );
         assert_eq!(clean_address("nothing here"), None);
     }
 }

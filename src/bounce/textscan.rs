@@ -164,8 +164,6 @@ pub struct Scan {
     pub preamble: String,
     /// The notice text up to the boundary.
     pub body_len: usize,
-    /// Byte offset of the boundary line in the notice, when found.
-    pub boundary: Option<usize>,
 }
 
 /// Where the copy of the original starts in `notice` (the boundary line's end).
@@ -191,7 +189,6 @@ pub fn scan(notice: &str, exclude: &[String]) -> Scan {
     };
     let mut out = Scan {
         body_len: body.len(),
-        boundary: boundary.map(|(s, _)| s),
         ..Scan::default()
     };
     let mut current: Option<usize> = None;
@@ -200,7 +197,10 @@ pub fn scan(notice: &str, exclude: &[String]) -> Scan {
             let index = match out.recipients.iter().position(|r| r.address == address) {
                 Some(i) => i,
                 None if out.recipients.len() < MAX_RECIPIENTS => {
-                    out.recipients.push(TextRecipient { address, block: String::new() });
+                    out.recipients.push(TextRecipient {
+                        address,
+                        block: String::new(),
+                    });
                     out.recipients.len() - 1
                 }
                 None => continue,
@@ -238,9 +238,11 @@ fn recipient_on_line(line: &str, exclude: &[String]) -> Option<String> {
     let address = trimmed.get(start..end)?.to_ascii_lowercase();
     // A line that is (nearly) only the address, or that opens with it.
     let rest_len = trimmed.len() - (end - start);
-    let opens = trimmed
-        .get(..start)
-        .is_some_and(|before| before.trim_matches(['<', '"', '\'', ' ', '\t', '*', '-', ':']).is_empty());
+    let opens = trimmed.get(..start).is_some_and(|before| {
+        before
+            .trim_matches(['<', '"', '\'', ' ', '\t', '*', '-', ':'])
+            .is_empty()
+    });
     let worded = RECIPIENT_WORDS.iter().any(|w| lower.contains(w));
     (opens || rest_len <= 12 || worded).then_some(address)
 }
@@ -275,7 +277,7 @@ mod tests {
         assert_eq!(scan.recipients.len(), 1);
         assert_eq!(scan.recipients[0].address, "kijitora@example.org");
         assert!(scan.recipients[0].block.contains("User unknown"));
-        assert!(scan.boundary.is_some());
+        assert!(scan.body_len < notice.len());
     }
 
     #[test]

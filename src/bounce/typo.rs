@@ -30,7 +30,11 @@ const PROVIDERS: &[&str] = &[
 ];
 
 /// Typos seen so often that edit distance alone would not find them.
-const KNOWN: &[(&str, &str)] = &[("email.com", "gmail.com"), ("gmail.co", "gmail.com"), ("gmai.com", "gmail.com")];
+const KNOWN: &[(&str, &str)] = &[
+    ("email.com", "gmail.com"),
+    ("gmail.co", "gmail.com"),
+    ("gmai.com", "gmail.com"),
+];
 
 /// The corrected address, when `address`'s domain is a near miss of a provider.
 pub fn suggest(address: &str) -> Option<String> {
@@ -96,7 +100,10 @@ mod tests {
     #[test]
     fn suggests_near_misses_only() {
         assert_eq!(suggest("jean@gmial.com").as_deref(), Some("jean@gmail.com"));
-        assert_eq!(suggest("jean@hotmial.com").as_deref(), Some("jean@hotmail.com"));
+        assert_eq!(
+            suggest("jean@hotmial.com").as_deref(),
+            Some("jean@hotmail.com")
+        );
         assert_eq!(suggest("jean@email.com").as_deref(), Some("jean@gmail.com"));
         assert_eq!(suggest("jean@gmail.com"), None);
         assert_eq!(suggest("jean@example.com"), None);

@@ -53,7 +53,14 @@ pub fn run(args: Args) -> ExitCode {
             let mut raw = Vec::new();
             match io::stdin().lock().read_to_end(&mut raw) {
                 Ok(_) => {
-                    if emit(&mut out, args.format, "-", &bounce::analyse_with(&raw, &options)).is_err() {
+                    if emit(
+                        &mut out,
+                        args.format,
+                        "-",
+                        &bounce::analyse_with(&raw, &options),
+                    )
+                    .is_err()
+                    {
                         return ExitCode::from(1);
                     }
                 }
@@ -85,7 +92,11 @@ pub fn run(args: Args) -> ExitCode {
     if out.flush().is_err() {
         return ExitCode::from(1);
     }
-    if failures > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failures > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Adds the files under `path` (sorted, hidden entries skipped) to `files`;
@@ -138,10 +149,7 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> usize {
 fn emit(out: &mut impl Write, format: Format, file: &str, report: &Report) -> io::Result<()> {
     match format {
         Format::Jsonl => {
-            let line = Line {
-                file,
-                report,
-            };
+            let line = Line { file, report };
             serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
             out.write_all(b"\n")
         }
@@ -166,8 +174,12 @@ fn pretty(out: &mut impl Write, file: &str, report: &Report) -> io::Result<()> {
     }
     writeln!(out)?;
     for r in &report.recipients {
-        let kind = serde_json::to_value(r.kind).ok().and_then(|v| v.as_str().map(str::to_string));
-        let reason = serde_json::to_value(r.reason).ok().and_then(|v| v.as_str().map(str::to_string));
+        let kind = serde_json::to_value(r.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string));
+        let reason = serde_json::to_value(r.reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string));
         writeln!(
             out,
             "  {} {} {} {} {}",
@@ -175,7 +187,9 @@ fn pretty(out: &mut impl Write, file: &str, report: &Report) -> io::Result<()> {
             kind.unwrap_or_default(),
             reason.unwrap_or_default(),
             r.status.as_deref().unwrap_or("-"),
-            r.smtp_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            r.smtp_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
         )?;
         if let Some(d) = &r.diagnostic {
             writeln!(out, "    {d}")?;
@@ -184,10 +198,10 @@ fn pretty(out: &mut impl Write, file: &str, report: &Report) -> io::Result<()> {
             writeln!(out, "    did you mean {s}?")?;
         }
     }
-    if report.verdict == Verdict::Bounce {
-        if let Some(id) = &report.original.message_id {
-            writeln!(out, "  original: <{id}>")?;
-        }
+    if report.verdict == Verdict::Bounce
+        && let Some(id) = &report.original.message_id
+    {
+        writeln!(out, "  original: <{id}>")?;
     }
     if let Some(c) = &report.complaint {
         writeln!(
