@@ -48,7 +48,7 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
     let block_diag = ev.block.map(diagnostic_lines);
     let diagnostic = ev
         .diagnostic
-        .map(|d| text::squash(d, MAX_DIAGNOSTIC_CHARS))
+        .map(|d| text::unfold_reply(&text::squash(d, MAX_DIAGNOSTIC_CHARS)))
         .filter(|d| !d.is_empty())
         .or_else(|| block_diag.clone().filter(|d| !d.is_empty()));
 

@@ -155,6 +155,23 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
+        Reason::NotCompliantRfc,
+        &[
+            "rfc 5322",
+            "rfc5322",
+            "rfc 2822",
+            "rfc2822",
+            "rfc 822",
+            "not rfc compliant",
+            "not compliant with rfc",
+            "multiple addresses in from",
+            "duplicate header",
+            "bare linefeed",
+            "bare lf",
+            "not in accordance with rfc",
+        ],
+    ),
+    (
         Reason::AuthFailure,
         &[
             "spf",
@@ -280,6 +297,7 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "we do not accept mail",
             "domain does not accept",
             "indicated no smtp service",
+            "no mx found",
             "no smtp service",
         ],
     ),
@@ -327,6 +345,8 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "has been frozen",
             "extended inactivity",
             "temporary locked",
+            "account is blocked",
+            "compte du destinataire est bloque",
             "temporarily locked",
         ],
     ),
@@ -449,23 +469,6 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::NotCompliantRfc,
-        &[
-            "rfc 5322",
-            "rfc5322",
-            "rfc 2822",
-            "rfc2822",
-            "rfc 822",
-            "not rfc compliant",
-            "not compliant with rfc",
-            "multiple addresses in from",
-            "duplicate header",
-            "bare linefeed",
-            "bare lf",
-            "not in accordance with rfc",
-        ],
-    ),
-    (
         Reason::FailedStarttls,
         &[
             "starttls",
@@ -481,11 +484,7 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
     ),
     (
         Reason::BadReputation,
-        &[
-            "reputation",
-            "sender score",
-            "temporarily deferred due to user complaints",
-        ],
+        &["reputation", "sender score", "user complaints"],
     ),
     (
         Reason::Speeding,
@@ -560,6 +559,7 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "ip address has been",
             "ip blocked",
             "too many unwanted messages",
+            "invalid ip for sending",
             "service refused",
             "service refuse.",
             "blocked ip",

@@ -248,6 +248,43 @@ pub fn squash(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// Removes the reply-code prefixes that multi-line SMTP replies repeat on
+/// every line (RFC 5321 §4.2.1: `550-5.7.1 first line` / `550 5.7.1 last`),
+/// so the text reads as one sentence. The first prefix is kept.
+pub fn unfold_reply(text: &str) -> String {
+    let Some(code) = smtp_code(text) else {
+        return text.to_string();
+    };
+    let code = code.to_string();
+    let status = enhanced_status(text);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut first = true;
+    while let Some(pos) = rest.find(code.as_str()) {
+        let (before, after) = rest.split_at(pos);
+        let tail = after.get(3..).unwrap_or_default();
+        let sep_ok = tail.starts_with(' ') || tail.starts_with('-');
+        let tail = tail.get(1..).unwrap_or_default();
+        let boundary_ok = before.is_empty() || before.ends_with(' ');
+        if first || !sep_ok || !boundary_ok {
+            out.push_str(before);
+            out.push_str(after.get(..3).unwrap_or_default());
+            rest = after.get(3..).unwrap_or_default();
+            first = first && !(sep_ok && boundary_ok);
+            continue;
+        }
+        out.push_str(before);
+        rest = match &status {
+            Some(st) if tail.starts_with(st.as_str()) => {
+                tail.get(st.len()..).unwrap_or_default().trim_start()
+            }
+            _ => tail,
+        };
+    }
+    out.push_str(rest);
+    squash(&out, usize::MAX)
+}
+
 /// Case-insensitive ASCII `contains`.
 pub fn contains_ci(haystack: &str, needle: &str) -> bool {
     find_ci(haystack, needle).is_some()
@@ -367,6 +404,19 @@ mod tests {
         assert_eq!(smtp_code("192.0.2.250 said"), None);
         assert_eq!(smtp_code("id 12550 x"), None);
         assert_eq!(smtp_code("'452 too many'"), Some(452));
+    }
+
+    #[test]
+    fn multi_line_replies_unfold() {
+        assert_eq!(
+            unfold_reply("550-5.7.1 Messages with multiple 550 5.7.1 addresses in From: header"),
+            "550-5.7.1 Messages with multiple addresses in From: header"
+        );
+        assert_eq!(
+            unfold_reply("550 5.1.1 user unknown"),
+            "550 5.1.1 user unknown"
+        );
+        assert_eq!(unfold_reply("no code here"), "no code here");
     }
 
     #[test]
