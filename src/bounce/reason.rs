@@ -161,9 +161,10 @@ pub fn from_status(status: &str) -> Option<Reason> {
         ("5", _) => Reason::SyntaxError,
         ("6", _) => Reason::ContentError,
         ("7", "1") => Reason::SecurityError,
-        ("7", "7") | ("7", "8") | ("7", "9") | ("7", "23") | ("7", "24") | ("7", "26") => {
-            Reason::AuthFailure
-        }
+        // RFC 7372: 5.7.23 SPF, 5.7.24 SPF error, 5.7.26 multiple authentication
+        // checks failed (DMARC). 5.7.7-5.7.9 are about SMTP AUTH and message
+        // integrity, i.e. security, not domain authentication.
+        ("7", "23") | ("7", "24") | ("7", "26") => Reason::AuthFailure,
         ("7", "25") => Reason::RequirePtr,
         ("7", "27") => Reason::NotAccept,
         ("7", "10") | ("7", "11") => Reason::FailedStarttls,

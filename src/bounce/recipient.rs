@@ -72,15 +72,19 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         .and_then(text::smtp_code)
         .or_else(|| ev.block.and_then(text::smtp_code));
 
-    // The server's own answer first, then a specific status code, then the
-    // surrounding prose, then a generic code.
-    let specific_status = status.as_deref().filter(|s| !s.ends_with(".0.0"));
-    let reason = diagnostic
-        .as_deref()
-        .and_then(rules::reason_from_text)
+    // Strongest evidence first (taxonomy.md "Field rules"): a specific phrase
+    // in the server's answer, a specific status code, a specific phrase in the
+    // surrounding lines, then generic words, then a generic status code.
+    let answer = diagnostic.as_deref().map(text::remote_answer);
+    let specific_status = status.as_deref().filter(|s| !s.ends_with(".0"));
+    let reason = answer
+        .and_then(rules::specific_reason)
+        .or_else(|| diagnostic.as_deref().and_then(rules::specific_reason))
         .or_else(|| specific_status.and_then(reason::from_status))
-        .or_else(|| ev.block.and_then(rules::reason_from_text))
-        .or_else(|| ev.preamble.and_then(rules::reason_from_text))
+        .or_else(|| ev.block.and_then(rules::specific_reason))
+        .or_else(|| diagnostic.as_deref().and_then(rules::any_reason))
+        .or_else(|| ev.block.and_then(rules::any_reason))
+        .or_else(|| ev.preamble.and_then(rules::any_reason))
         .or_else(|| status.as_deref().and_then(reason::from_status))
         .unwrap_or(Reason::Undefined);
     let reason = match reason {

@@ -12,10 +12,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use super::reason::Reason;
 
-/// `(reason, phrases)` in priority order: the first matching rule wins. A
-/// reason may appear twice: its specific phrases early, its generic words late.
-pub(crate) static RULES: &[(Reason, &[&str])] = &[
-    // ---- Tier 1: phrases that name one cause unambiguously. ----
+/// `(reason, phrases)` in priority order: the first matching rule wins.
+/// These phrases name one cause unambiguously.
+pub(crate) static SPECIFIC: &[(Reason, &[&str])] = &[
     (
         Reason::Suppressed,
         &[
@@ -681,7 +680,11 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
             "invalid command",
         ],
     ),
-    // ---- Tier 2: generic words, consulted only when nothing above matched. ----
+];
+
+/// Generic words, in priority order: weaker evidence than a specific phrase or
+/// a specific status code, so they are consulted after both.
+pub(crate) static GENERIC: &[(Reason, &[&str])] = &[
     (
         Reason::UserUnknown,
         &[
@@ -825,19 +828,34 @@ pub(crate) static RULES: &[(Reason, &[&str])] = &[
     ),
 ];
 
+/// How strongly a phrase names its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strength {
+    /// A phrase of [`SPECIFIC`].
+    Specific,
+    /// A word of [`GENERIC`].
+    Generic,
+}
+
 struct Compiled {
     automaton: AhoCorasick,
-    /// Rule index (priority) of each pattern, indexed by pattern id.
-    rule_of: Vec<u16>,
+    /// `(priority, reason, strength)` of each pattern, indexed by pattern id;
+    /// the priority orders SPECIFIC before GENERIC and each table top-down.
+    rule_of: Vec<(u16, Reason, Strength)>,
 }
 
 static COMPILED: LazyLock<Option<Compiled>> = LazyLock::new(|| {
     let mut patterns = Vec::new();
     let mut rule_of = Vec::new();
-    for (index, (_, phrases)) in RULES.iter().enumerate() {
-        for phrase in phrases.iter() {
-            patterns.push(*phrase);
-            rule_of.push(u16::try_from(index).unwrap_or(u16::MAX));
+    let tables = [(SPECIFIC, Strength::Specific), (GENERIC, Strength::Generic)];
+    let mut priority: u16 = 0;
+    for (table, strength) in tables {
+        for (reason, phrases) in table.iter() {
+            for phrase in phrases.iter() {
+                patterns.push(*phrase);
+                rule_of.push((priority, *reason, strength));
+            }
+            priority = priority.saturating_add(1);
         }
     }
     let automaton = AhoCorasickBuilder::new()
@@ -848,10 +866,10 @@ static COMPILED: LazyLock<Option<Compiled>> = LazyLock::new(|| {
     Some(Compiled { automaton, rule_of })
 });
 
-/// The highest-priority reason named by `text`, if any phrase matches.
-pub fn reason_from_text(text: &str) -> Option<Reason> {
+/// The highest-priority reason named by `text`, with how strongly it is named.
+pub fn reason_from_text(text: &str) -> Option<(Reason, Strength)> {
     let compiled = COMPILED.as_ref()?;
-    let mut best: Option<u16> = None;
+    let mut best: Option<(u16, Reason, Strength)> = None;
     for found in compiled.automaton.find_overlapping_iter(text) {
         let Some(&rule) = compiled.rule_of.get(found.pattern().as_usize()) else {
             continue;
@@ -859,14 +877,26 @@ pub fn reason_from_text(text: &str) -> Option<Reason> {
         if !phrase_is_whole(text, found.start(), found.end()) {
             continue;
         }
-        if best.is_none_or(|b| rule < b) {
+        if best.is_none_or(|b| rule.0 < b.0) {
             best = Some(rule);
-            if rule == 0 {
+            if rule.0 == 0 {
                 break;
             }
         }
     }
-    best.and_then(|rule| RULES.get(usize::from(rule)).map(|(reason, _)| *reason))
+    best.map(|(_, reason, strength)| (reason, strength))
+}
+
+/// The reason `text` names with a specific phrase.
+pub fn specific_reason(text: &str) -> Option<Reason> {
+    reason_from_text(text)
+        .filter(|(_, s)| *s == Strength::Specific)
+        .map(|(r, _)| r)
+}
+
+/// The reason `text` names with any phrase, specific or generic.
+pub fn any_reason(text: &str) -> Option<Reason> {
+    reason_from_text(text).map(|(r, _)| r)
 }
 
 /// Short phrases (`spf`, `uce`, `dns`) must not match inside longer words
@@ -897,30 +927,27 @@ mod tests {
     #[test]
     fn specific_text_beats_generic() {
         assert_eq!(
-            reason_from_text("552 5.2.2 Mailbox full, user unknown"),
+            any_reason("552 5.2.2 Mailbox full, user unknown"),
             Some(Reason::MailboxFull)
         );
         assert_eq!(
-            reason_from_text(
+            any_reason(
                 "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown in virtual mailbox table"
             ),
             Some(Reason::UserUnknown)
         );
         assert_eq!(
-            reason_from_text(
+            any_reason(
                 "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"
             ),
             Some(Reason::Blocked)
         );
-        assert_eq!(reason_from_text("250 OK"), None);
+        assert_eq!(any_reason("250 OK"), None);
     }
 
     #[test]
     fn short_phrases_need_word_boundaries() {
-        assert_eq!(reason_from_text("the responce was late"), None);
-        assert_eq!(
-            reason_from_text("SPF check failed"),
-            Some(Reason::AuthFailure)
-        );
+        assert_eq!(any_reason("the responce was late"), None);
+        assert_eq!(any_reason("SPF check failed"), Some(Reason::AuthFailure));
     }
 }

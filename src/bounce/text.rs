@@ -123,6 +123,28 @@ pub fn answer_status(text: &str) -> Option<String> {
         .and_then(|&(s, e)| text.get(s..e).map(str::to_string))
 }
 
+/// The remote server's own answer inside a relay's diagnostic: from the reply
+/// code that precedes [`answer_status`] when it is not at the start
+/// (`5.1.0 - Unknown address error 550-'5.7.1 ... Access denied'`), else all.
+pub fn remote_answer(text: &str) -> &str {
+    let Some(code) = answer_status(text) else {
+        return text;
+    };
+    let Some(pos) = text.find(code.as_str()) else {
+        return text;
+    };
+    if pos == 0 {
+        return text;
+    }
+    let before = text.get(..pos).unwrap_or_default();
+    let trimmed = before.trim_end_matches([' ', '-', '\'', '"']);
+    let start = trimmed.len().saturating_sub(3);
+    if start == 0 {
+        return text;
+    }
+    text.get(start..).unwrap_or(text)
+}
+
 /// The spans of every standalone enhanced status code in `text`.
 pub fn enhanced_status_spans(text: &str) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
