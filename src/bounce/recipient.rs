@@ -75,13 +75,15 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
     // Strongest evidence first (taxonomy.md "Field rules"): a specific phrase
     // in the server's answer, a specific status code, a specific phrase in the
     // surrounding lines, then generic words, then a generic status code.
+    // A relay's own summary in front of the quoted answer (Amazon SES) is
+    // consulted only after everything the remote server said.
     let answer = diagnostic.as_deref().map(text::remote_answer);
     let specific_status = status.as_deref().filter(|s| !s.ends_with(".0"));
     let reason = answer
         .and_then(rules::specific_reason)
-        .or_else(|| diagnostic.as_deref().and_then(rules::specific_reason))
         .or_else(|| specific_status.and_then(reason::from_status))
         .or_else(|| ev.block.and_then(rules::specific_reason))
+        .or_else(|| answer.and_then(rules::any_reason))
         .or_else(|| diagnostic.as_deref().and_then(rules::any_reason))
         .or_else(|| ev.block.and_then(rules::any_reason))
         .or_else(|| ev.preamble.and_then(rules::any_reason))
