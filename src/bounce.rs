@@ -29,6 +29,7 @@ mod reason;
 mod recipient;
 pub mod report;
 mod rules;
+mod sesjson;
 mod stage;
 mod text;
 mod textscan;
@@ -214,6 +215,13 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
         }
     }
 
+    // Amazon SES notifications mailed through SNS (JSON).
+    if parts.notice.contains("\"notificationType\"") {
+        if let Some(notice) = sesjson::parse(&parts.notice) {
+            return ses_report(report, notice);
+        }
+    }
+
     // A gateway that wraps the real DSN as an attachment: analyse the DSN.
     if let Some(inner) = parts.original
         && depth < MAX_NESTED_NOTICES
@@ -325,6 +333,55 @@ fn participants(msg: &Message<'_>, report: &Report) -> Vec<String> {
     }
     out.extend(report.original.from.clone());
     out
+}
+
+/// The report for an Amazon SES JSON notification.
+fn ses_report(mut report: Report, notice: sesjson::SesNotice) -> Report {
+    report.format = Some("amazonses".into());
+    match notice {
+        sesjson::SesNotice::Bounce {
+            bounce_type,
+            recipients,
+        } => {
+            let transient = bounce_type.as_deref() == Some("Transient");
+            report.verdict = Verdict::Bounce;
+            report.recipients = recipients
+                .iter()
+                .map(|r| {
+                    let action = match r.action.as_deref() {
+                        Some(a) if a.starts_with("delay") => Action::Delayed,
+                        _ => Action::Failed,
+                    };
+                    let fallback = transient.then_some("Transient bounce");
+                    recipient::build(RecipientEvidence {
+                        address: r.address.clone(),
+                        final_address: None,
+                        action,
+                        status: r.status.as_deref(),
+                        diagnostic: r.diagnostic.as_deref().or(fallback),
+                        block: None,
+                        preamble: None,
+                        transcript: None,
+                        remote_mta: None,
+                        reporting_mta: None,
+                    })
+                })
+                .collect();
+        }
+        sesjson::SesNotice::Complaint {
+            recipient,
+            feedback_type,
+        } => {
+            report.verdict = Verdict::Complaint;
+            report.complaint = Some(ComplaintInfo {
+                feedback_type,
+                recipient,
+                original_message_id: report.original.message_id.clone(),
+            });
+        }
+        sesjson::SesNotice::Delivery => report.verdict = Verdict::DeliveryReport,
+    }
+    report
 }
 
 /// Whether `msg` is itself a `multipart/report` delivery-status notice.
