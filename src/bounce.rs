@@ -158,6 +158,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
         let delayed_notice = evidence.delay_subject || detect::text_says_delayed(&scan.preamble);
         let mut failed = Vec::new();
         let mut delivered = 0usize;
+        let whole = (dsn_recipients.len() == 1).then(|| scan_body(&parts.notice, &scan));
         for (index, (message_fields, fields)) in dsn_recipients.iter().enumerate() {
             let action = match fields.action.as_deref() {
                 Some(a) if a.starts_with("fail") => Some(Action::Failed),
@@ -181,7 +182,8 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
                 .original
                 .clone()
                 .or_else(|| fields.final_recipient.clone())
-                .or_else(|| scan.recipients.get(index).map(|r| r.address.clone()));
+                .or_else(|| scan.recipients.get(index).map(|r| r.address.clone()))
+                .or_else(|| evidence.failed_recipients.get(index).cloned());
             let Some(address) = address else { continue };
             let final_address = fields.final_recipient.clone().filter(|f| *f != address);
             let block = scan
@@ -197,6 +199,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
                 diagnostic: fields.diagnostic.as_deref(),
                 block,
                 preamble: Some(&scan.preamble),
+                whole,
                 transcript: Some(&parts.notice),
                 remote_mta: fields.remote_mta.clone(),
                 reporting_mta: message_fields.reporting_mta.clone(),
@@ -303,6 +306,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
                 diagnostic: None,
                 block: block.or(if single { Some(whole) } else { None }),
                 preamble: Some(&scan.preamble),
+                whole: single.then_some(whole),
                 transcript: Some(&parts.notice),
                 remote_mta: None,
                 reporting_mta: None,
@@ -361,6 +365,7 @@ fn ses_report(mut report: Report, notice: sesjson::SesNotice) -> Report {
                         diagnostic: r.diagnostic.as_deref().or(fallback),
                         block: None,
                         preamble: None,
+                        whole: None,
                         transcript: None,
                         remote_mta: None,
                         reporting_mta: None,

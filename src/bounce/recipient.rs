@@ -25,6 +25,9 @@ pub struct Evidence<'a> {
     pub block: Option<&'a str>,
     /// The notice text before any recipient line.
     pub preamble: Option<&'a str>,
+    /// The whole notice body, given only when the notice is about this one
+    /// recipient: the last place to look for a code.
+    pub whole: Option<&'a str>,
     /// The whole notice, for SMTP transcripts (`>>> DATA` / `<<< 550 ...`).
     pub transcript: Option<&'a str>,
     /// `Remote-MTA`.
@@ -59,6 +62,7 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         .as_deref()
         .and_then(text::answer_status)
         .or_else(|| ev.block.and_then(text::answer_status));
+    let written = written.or_else(|| ev.whole.and_then(text::answer_status));
     let status = match ev.status.and_then(text::enhanced_status) {
         Some(field) if field.ends_with(".0.0") => match written {
             Some(w) if w.get(..1) == field.get(..1) && !w.ends_with(".0.0") => Some(w),
@@ -70,7 +74,8 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
     let smtp_code = diagnostic
         .as_deref()
         .and_then(text::smtp_code)
-        .or_else(|| ev.block.and_then(text::smtp_code));
+        .or_else(|| ev.block.and_then(text::smtp_code))
+        .or_else(|| ev.whole.and_then(text::smtp_code));
 
     // Strongest evidence first (taxonomy.md "Field rules"): a specific phrase
     // in the server's answer, a specific status code, a specific phrase in the
@@ -87,6 +92,7 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         .or_else(|| diagnostic.as_deref().and_then(rules::any_reason))
         .or_else(|| ev.block.and_then(rules::any_reason))
         .or_else(|| ev.preamble.and_then(rules::any_reason))
+        .or_else(|| ev.whole.and_then(rules::any_reason))
         .or_else(|| status.as_deref().and_then(reason::from_status))
         .unwrap_or(Reason::Undefined);
     let reason = match reason {
