@@ -84,6 +84,8 @@ pub(crate) static SPECIFIC: &[(Reason, &[&str])] = &[
             "your envelope sender",
             "sender is not allowed",
             "rejected sender",
+            "email address is not verified",
+            "identities failed the check",
             "sender unknown",
             "sender's domain",
             "permission to post",
