@@ -196,7 +196,11 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
                 final_address,
                 action,
                 status: fields.status.as_deref(),
-                diagnostic: fields.diagnostic.as_deref(),
+                diagnostic: fields
+                    .diagnostic
+                    .as_deref()
+                    .or(fields.status_comment.as_deref()),
+                diagnostic_type: fields.diagnostic_type.as_deref(),
                 block,
                 preamble: Some(&scan.preamble),
                 whole,
@@ -304,6 +308,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
                 action,
                 status: None,
                 diagnostic: None,
+                diagnostic_type: None,
                 block: block.or(if single { Some(whole) } else { None }),
                 preamble: Some(&scan.preamble),
                 whole: single.then_some(whole),
@@ -363,6 +368,7 @@ fn ses_report(mut report: Report, notice: sesjson::SesNotice) -> Report {
                         action,
                         status: r.status.as_deref(),
                         diagnostic: r.diagnostic.as_deref().or(fallback),
+                        diagnostic_type: None,
                         block: None,
                         preamble: None,
                         whole: None,

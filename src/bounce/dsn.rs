@@ -32,6 +32,10 @@ pub struct RecipientFields {
     pub status: Option<String>,
     /// `Diagnostic-Code`, without its `smtp;` type, unfolded.
     pub diagnostic: Option<String>,
+    /// The type of `Diagnostic-Code` (`smtp`, `x-unix`, `x-postfix`...), lower-cased.
+    pub diagnostic_type: Option<String>,
+    /// The comment after the code in `Status:` (`4.0.0 (host name lookup failure)`).
+    pub status_comment: Option<String>,
     /// `Remote-MTA`, without its `dns;` type.
     pub remote_mta: Option<String>,
     /// `Last-Attempt-Date`.
@@ -100,8 +104,21 @@ pub fn parse(text: &str) -> DeliveryStatus {
             }
             "x-actual-recipient" => current.actual = super::text::clean_address(&value),
             "action" => current.action = Some(value.trim().to_ascii_lowercase()),
-            "status" => current.status = Some(value.trim().to_string()),
-            "diagnostic-code" => current.diagnostic = typed_value(&value),
+            "status" => {
+                let value = value.trim();
+                current.status_comment = value
+                    .split_once('(')
+                    .map(|(_, c)| c.trim_end_matches(')').trim().to_string())
+                    .filter(|c| !c.is_empty());
+                current.status = Some(value.to_string());
+            }
+            "diagnostic-code" => {
+                current.diagnostic_type = value
+                    .split_once(';')
+                    .map(|(t, _)| t.trim().to_ascii_lowercase())
+                    .filter(|t| t.len() <= 12 && !t.contains(' '));
+                current.diagnostic = typed_value(&value);
+            }
             "remote-mta" => current.remote_mta = typed_value(&value),
             "last-attempt-date" => current.last_attempt = Some(value.trim().to_string()),
             _ => {}

@@ -158,6 +158,7 @@ pub fn from_status(status: &str) -> Option<Reason> {
         ("4", "6") => Reason::SystemError,
         ("4", "7") => Reason::Expired,
         ("5", "3") => Reason::RateLimited,
+        ("5", "0") => return None,
         ("5", _) => Reason::SyntaxError,
         ("6", _) => Reason::ContentError,
         ("7", "1") => Reason::SecurityError,
@@ -177,6 +178,17 @@ pub fn from_status(status: &str) -> Option<Reason> {
         _ => return None,
     };
     Some(reason)
+}
+
+/// The reason a bare SMTP reply code stands for (RFC 5321 §4.2.2), used only
+/// when nothing else is known: the 50x codes are command syntax errors, 552
+/// exceeded storage allocation, 554 and 550 say nothing specific.
+pub fn from_reply_code(code: u16) -> Option<Reason> {
+    match code {
+        500..=504 => Some(Reason::SyntaxError),
+        421 => Some(Reason::SystemError),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub struct Evidence<'a> {
     pub status: Option<&'a str>,
     /// The DSN `Diagnostic-Code:` field.
     pub diagnostic: Option<&'a str>,
+    /// Its type: `x-unix` means a local delivery program answered (RFC 3464 §2.3.6).
+    pub diagnostic_type: Option<&'a str>,
     /// The notice lines about this recipient.
     pub block: Option<&'a str>,
     /// The notice text before any recipient line.
@@ -84,8 +86,10 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
     // consulted only after everything the remote server said.
     let answer = diagnostic.as_deref().map(text::remote_answer);
     let specific_status = status.as_deref().filter(|s| !s.ends_with(".0"));
+    let local_program = ev.diagnostic_type == Some("x-unix");
     let reason = answer
         .and_then(rules::specific_reason)
+        .or_else(|| local_program.then_some(Reason::MailerError))
         .or_else(|| specific_status.and_then(reason::from_status))
         .or_else(|| ev.block.and_then(rules::specific_reason))
         .or_else(|| answer.and_then(rules::any_reason))
@@ -94,6 +98,7 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         .or_else(|| ev.preamble.and_then(rules::any_reason))
         .or_else(|| ev.whole.and_then(rules::any_reason))
         .or_else(|| status.as_deref().and_then(reason::from_status))
+        .or_else(|| smtp_code.and_then(reason::from_reply_code))
         .unwrap_or(Reason::Undefined);
     let reason = match reason {
         Reason::Undefined | Reason::SystemError => vendor_hint(&ev.address).unwrap_or(reason),
