@@ -223,10 +223,10 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
     }
 
     // Amazon SES notifications mailed through SNS (JSON).
-    if parts.notice.contains("\"notificationType\"") {
-        if let Some(notice) = sesjson::parse(&parts.notice) {
-            return ses_report(report, notice);
-        }
+    if parts.notice.contains("\"notificationType\"")
+        && let Some(notice) = sesjson::parse(&parts.notice)
+    {
+        return ses_report(report, notice);
     }
 
     // A gateway that wraps the real DSN as an attachment: analyse the DSN.
