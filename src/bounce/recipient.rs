@@ -86,12 +86,17 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
     // consulted only after everything the remote server said.
     let answer = diagnostic.as_deref().map(text::remote_answer);
     let specific_status = status.as_deref().filter(|s| !s.ends_with(".0"));
+    // x.7.1 is the catch-all refusal ("delivery not authorized, message
+    // refused", RFC 3463): a specific phrase around the answer says more.
+    let catch_all = specific_status.is_some_and(|s| s.get(1..) == Some(".7.1"));
+    let specific_status_first = specific_status.filter(|_| !catch_all);
     let local_program = ev.diagnostic_type == Some("x-unix");
     let reason = answer
         .and_then(rules::specific_reason)
         .or_else(|| local_program.then_some(Reason::MailerError))
-        .or_else(|| specific_status.and_then(reason::from_status))
+        .or_else(|| specific_status_first.and_then(reason::from_status))
         .or_else(|| ev.block.and_then(rules::specific_reason))
+        .or_else(|| specific_status.and_then(reason::from_status))
         .or_else(|| answer.and_then(rules::any_reason))
         .or_else(|| diagnostic.as_deref().and_then(rules::any_reason))
         .or_else(|| ev.block.and_then(rules::any_reason))

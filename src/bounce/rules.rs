@@ -646,6 +646,7 @@ pub(crate) static SPECIFIC: &[(Reason, &[&str])] = &[
             "malformed or unexpected name server reply",
             "did not accept our requests to connect",
             "host name lookup failure",
+            "network error",
             "temporary lookup failure",
             "lost connection",
             "connection reset",
