@@ -115,7 +115,7 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         .find_map(stage::from_reply_context)
         .or_else(|| {
             ev.transcript
-                .and_then(|t| stage::from_transcript(t, &ev.address))
+                .and_then(|t| stage::from_transcript(t, &ev.address, ev.whole.is_some()))
         });
     let reason = adjust_for_context(reason, stage, ev.action, status.as_deref());
     let class = status

@@ -47,15 +47,20 @@ pub fn from_reply_context(text: &str) -> Option<Stage> {
 }
 
 /// The stage of the last `>>> COMMAND` line before the `<<<` answer that
-/// names `address` in a session transcript.
-pub fn from_transcript(transcript: &str, address: &str) -> Option<Stage> {
+/// names `address` in a session transcript. When the notice concerns only
+/// this recipient (`sole`), the first `<<<` error answer counts even if it
+/// does not repeat the address (`<<< 550 : User unknown`).
+pub fn from_transcript(transcript: &str, address: &str, sole: bool) -> Option<Stage> {
     let mut last: Option<Stage> = None;
     for line in transcript.lines().take(5000) {
         let trimmed = line.trim_start();
         if let Some(command) = trimmed.strip_prefix(">>>") {
             last = command_stage(command.trim_start());
-        } else if trimmed.starts_with("<<<") && find_ci(trimmed, address).is_some() {
-            return last;
+        } else if let Some(answer) = trimmed.strip_prefix("<<<") {
+            let is_error = matches!(answer.trim_start().as_bytes().first(), Some(b'4' | b'5'));
+            if find_ci(trimmed, address).is_some() || (sole && is_error) {
+                return last;
+            }
         }
     }
     None
@@ -92,9 +97,15 @@ mod tests {
         );
         let transcript = ">>> RCPT To:<a@x.example>\n<<< 250 ok\n>>> DATA\n<<< 550 5.1.1 <a@x.example>... User unknown\n";
         assert_eq!(
-            from_transcript(transcript, "a@x.example"),
+            from_transcript(transcript, "a@x.example", false),
             Some(Stage::Data)
         );
-        assert_eq!(from_transcript(transcript, "b@x.example"), None);
+        assert_eq!(from_transcript(transcript, "b@x.example", false), None);
+        let bare = ">>> DATA\n<<< 550 : User unknown\n";
+        assert_eq!(
+            from_transcript(bare, "a@x.example", true),
+            Some(Stage::Data)
+        );
+        assert_eq!(from_transcript(bare, "a@x.example", false), None);
     }
 }
