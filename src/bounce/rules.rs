@@ -617,6 +617,7 @@ pub(crate) static SPECIFIC: &[(Reason, &[&str])] = &[
             "unable to deliver for",
             "could not be delivered for",
             "have been failing for a long time",
+            "was aborted after",
             "been failing for",
         ],
     ),
