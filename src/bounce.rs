@@ -122,6 +122,27 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
         report.format = Some("arf".into());
         return report;
     }
+    // 1b. Feedback-loop notices without ARF (Microsoft JMRP).
+    if let Some(inner) = parts.original {
+        let jmrp = headers::raw_header(inner, arf::JMRP_RECIPIENT_HEADER);
+        let subject_says = subject.as_deref().is_some_and(|s| {
+            let lower = s.to_lowercase();
+            arf::COMPLAINT_SUBJECTS.iter().any(|p| lower.contains(p))
+        });
+        if jmrp.is_some() && subject_says {
+            report.complaint = Some(ComplaintInfo {
+                feedback_type: Some("abuse".into()),
+                recipient: jmrp
+                    .and_then(text::clean_address)
+                    .or_else(|| report.original.to.first().cloned()),
+                original_message_id: report.original.message_id.clone(),
+            });
+            report.verdict = Verdict::Complaint;
+            report.format = Some("jmrp".into());
+            return report;
+        }
+    }
+
     // 2. Read receipts.
     if parts.has_mdn || parts.report_type.as_deref() == Some("disposition-notification") {
         report.format = Some("mdn".into());

@@ -36,6 +36,14 @@ pub fn parse(report: &str, original_to: Option<&str>, original_id: Option<&str>)
     info
 }
 
+/// Complaint notices of feedback loops that do not use ARF: Microsoft's JMRP
+/// sends the complained-about message as a `message/rfc822` attachment whose
+/// `X-HmXmrOriginalRecipient` names the complaining user.
+pub const JMRP_RECIPIENT_HEADER: &str = "X-HmXmrOriginalRecipient";
+
+/// Subject phrases of non-ARF complaint notices (lower-case).
+pub const COMPLAINT_SUBJECTS: &[&str] = &["complaint about message from"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,6 +112,10 @@ pub fn raw_header<'a>(msg: &'a Message<'_>, name: &str) -> Option<&'a str> {
         .headers()
         .iter()
         .find(|h| h.name().eq_ignore_ascii_case(name))?;
+    // Headers left unparsed carry their raw text as the value.
+    if let HeaderValue::Text(text) = header.value() {
+        return Some(text.trim());
+    }
     let start = usize::try_from(header.offset_start()).ok()?;
     let end = usize::try_from(header.offset_end()).ok()?;
     let bytes = msg.raw_message().get(start..end)?;
