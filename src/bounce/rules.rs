@@ -539,6 +539,7 @@ pub(crate) static SPECIFIC: &[(Reason, &[&str])] = &[
             "ip address has been",
             "ip blocked",
             "client host blocked",
+            "blocked using",
             "adresse ip source bloquee",
             "blocked for spam",
             "too many unwanted messages",
