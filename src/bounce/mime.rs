@@ -80,7 +80,7 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
             }
             (PartType::Html(h), _, _)
                 if html.len() < MAX_NOTICE_BYTES => {
-                    push_bounded(&mut html, &text::html_to_text(h));
+                    push_bounded(&mut html, &text::html_to_text(bounded(h)));
                 }
             (PartType::Text(t), "text", _)
                 // text/enriched and other text types: some gateways use them for the notice.
@@ -113,6 +113,15 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
 fn is_attachment(part: &mail_parser::MessagePart<'_>) -> bool {
     part.content_disposition()
         .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
+}
+
+/// The first [`MAX_NOTICE_BYTES`] of `text`, cut at a character boundary.
+fn bounded(text: &str) -> &str {
+    let mut cut = text.len().min(MAX_NOTICE_BYTES);
+    while cut > 0 && !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.get(..cut).unwrap_or_default()
 }
 
 fn push_bounded(dst: &mut String, src: &str) {

@@ -343,10 +343,12 @@ pub fn html_to_text(html: &str) -> String {
             .take(8)
             .collect::<String>()
             .to_ascii_lowercase();
+        // An unclosed <style>/<script> swallows the rest: each search either
+        // jumps past its match or ends the walk, so the work stays linear.
         let skip_to = if lower_tag.starts_with("<style") {
-            find_ci(after, "</style>").map(|p| p + 8)
+            Some(find_ci(after, "</style>").map_or(after.len(), |p| p + 8))
         } else if lower_tag.starts_with("<script") {
-            find_ci(after, "</script>").map(|p| p + 9)
+            Some(find_ci(after, "</script>").map_or(after.len(), |p| p + 9))
         } else {
             None
         };
@@ -439,6 +441,15 @@ mod tests {
             "550 5.1.1 user unknown"
         );
         assert_eq!(unfold_reply("no code here"), "no code here");
+    }
+
+    #[test]
+    fn html_to_text_is_linear_on_unclosed_styles() {
+        let hostile = "<style>".repeat(200_000);
+        let started = std::time::Instant::now();
+        assert_eq!(html_to_text(&hostile), "");
+        assert!(started.elapsed().as_secs() < 5);
+        assert_eq!(html_to_text("a<br>b &amp; c<style>x</style>d"), "a\nb & cd");
     }
 
     #[test]
