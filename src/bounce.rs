@@ -103,9 +103,22 @@ const MAX_NESTED_NOTICES: usize = 2;
 fn decide(msg: &Message<'_>, depth: usize) -> Report {
     let mut report = Report::not_bounce();
     report.message = headers::message_info(msg);
+    let subject = report.message.subject.clone();
+
+    // Ordinary mail leaves here: no report part, no NDR or auto-reply marker
+    // in the headers, not a feedback-loop or SES notification. Only headers
+    // and content types were looked at; no body text was converted or scanned.
+    let evidence = detect::evidence(msg, subject.as_deref());
+    if !mime::has_report_part(msg)
+        && !evidence.is_notice()
+        && !detect::is_notification_sender(msg, subject.as_deref())
+        && autoreply::marker(msg, subject.as_deref()).is_none()
+    {
+        return report;
+    }
+
     let parts = mime::collect(msg);
     report.original = original::extract(msg, &parts, &report.message);
-    let subject = report.message.subject.clone();
 
     // 1. Complaints.
     if parts.report_type.as_deref() == Some("feedback-report") || !parts.feedback_report.is_empty()
@@ -149,7 +162,6 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
         return report;
     }
 
-    let evidence = detect::evidence(msg, subject.as_deref());
     let exclude = participants(msg, &report);
     report.gateway = gateway::detect(msg).map(str::to_string);
 

@@ -208,6 +208,21 @@ pub fn evidence(msg: &Message<'_>, subject: Option<&str>) -> Evidence {
     }
 }
 
+/// Notification senders whose notices carry no NDR wording in the headers:
+/// Amazon SES events delivered through SNS, and feedback-loop complaint
+/// notices (Microsoft JMRP: "complaint about message from ...").
+pub fn is_notification_sender(msg: &Message<'_>, subject: Option<&str>) -> bool {
+    let from = from_text(msg);
+    from.contains("amazonaws.com")
+        || from.contains("amazonses.com")
+        || subject.is_some_and(|s| {
+            let lower = s.to_lowercase();
+            super::arf::COMPLAINT_SUBJECTS
+                .iter()
+                .any(|p| lower.contains(p))
+        })
+}
+
 /// The From header's display name and address, lower-cased, for matching.
 fn from_text(msg: &Message<'_>) -> String {
     let mut out = String::new();

@@ -110,6 +110,22 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
     out
 }
 
+/// Whether any part of `message` is a report: a `multipart/report`, or a
+/// `message/*` status, feedback or disposition part (cheap: content types only).
+pub fn has_report_part(message: &Message<'_>) -> bool {
+    message.parts.iter().any(|part| {
+        part.content_type().is_some_and(|ct| {
+            let subtype = ct.subtype().unwrap_or_default();
+            (ct.ctype().eq_ignore_ascii_case("multipart") && subtype.eq_ignore_ascii_case("report"))
+                || (ct.ctype().eq_ignore_ascii_case("message")
+                    && !subtype.eq_ignore_ascii_case("rfc822")
+                    && !subtype.eq_ignore_ascii_case("global")
+                    && !subtype.eq_ignore_ascii_case("partial")
+                    && !subtype.eq_ignore_ascii_case("external-body"))
+        })
+    })
+}
+
 fn is_attachment(part: &mail_parser::MessagePart<'_>) -> bool {
     part.content_disposition()
         .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
