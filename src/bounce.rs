@@ -239,6 +239,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
                 whole,
                 transcript: Some(&parts.notice),
                 remote_mta: fields.remote_mta.clone(),
+                from_dsn: true,
                 reporting_mta: message_fields.reporting_mta.clone(),
             }));
         }
@@ -275,7 +276,12 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
         }
     }
 
-    // 4.-6. Prose notices and auto-replies.
+    // 4.-6. Prose notices and auto-replies. A challenge-response request is
+    // neither, even when it carries auto-reply headers.
+    if autoreply::is_challenge(&parts.notice) {
+        report.format = Some("challenge_response".into());
+        return report;
+    }
     let auto_marker = autoreply::marker(msg, subject.as_deref());
     if auto_marker.is_some() && !evidence.is_strong() {
         report.verdict = Verdict::AutoReply;
@@ -284,10 +290,6 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
         return report;
     }
     if !evidence.is_notice() {
-        return report;
-    }
-    if autoreply::is_challenge(&parts.notice) {
-        report.format = Some("challenge_response".into());
         return report;
     }
     let mut scan = textscan::scan(&parts.notice, &exclude);
@@ -347,6 +349,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
                 whole: single.then_some(whole),
                 transcript: Some(&parts.notice),
                 remote_mta: None,
+                from_dsn: false,
                 reporting_mta: None,
             })
         })
@@ -407,6 +410,7 @@ fn ses_report(mut report: Report, notice: sesjson::SesNotice) -> Report {
                         whole: None,
                         transcript: None,
                         remote_mta: None,
+                        from_dsn: true,
                         reporting_mta: None,
                     })
                 })

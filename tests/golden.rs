@@ -24,48 +24,7 @@ use serde_json::Value;
 /// gets wrong today. They fail on purpose (the assertions are not weakened);
 /// the note is printed next to the failure so the reader knows it is a known
 /// gap in `src/`, not a broken test. Remove an entry once the code is fixed.
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "dsn/courier",
-        "status must be the DSN's `Status: 5.0.0` (taxonomy.md: the Status field wins; src lets \
-         x.0.0 yield to the 5.1.1 in the diagnostic); message.from must be null for Courier's \
-         `<@>` sender, not \"@\"; remote_mta must be the host `mx.example.org` without the \
-         bracketed IP",
-    ),
-    (
-        "dsn/gmail_address_not_found",
-        "remote_mta must be the host `mx.example.org`: the Remote-MTA value is \
-         `mx.example.org. (192.0.2.60, ...)`, whose parenthesis is a comment and whose trailing \
-         dot is the DNS root",
-    ),
-    (
-        "dsn/global_delivery_status",
-        "original must be read from the RFC 6533 `message/global-headers` part (message_id, \
-         subject, from, to, date); today it is all null",
-    ),
-    (
-        "dsn/sendmail_transcript",
-        "gina@nxdomain.example.net never reached a server (host unknown): its remote_mta must be \
-         null, not `mx.example.org`, which the transcript names for frank@example.org",
-    ),
-    (
-        "other/challenge_response",
-        "challenge-response requests are `not_bounce` (issue 2) even when they carry \
-         `Auto-Submitted: auto-replied` (RFC 3834 §1 counts them among automatic responders); \
-         src returns `auto_reply` because the auto-reply check runs before the challenge check",
-    ),
-    (
-        "prose/mimecast_gateway",
-        "the notice quotes the original subject inline (`Subject: Proposal for Q1`); \
-         original.subject must hold it (gateway notices carry no original headers, so it is the \
-         main clue for matching)",
-    ),
-    (
-        "robustness/mixed_line_endings",
-        "Exim always writes `Status: 5.0.0`; per taxonomy.md the Status field wins, so status \
-         must be 5.0.0 (src prefers the 5.7.1 of the diagnostic)",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -85,7 +85,9 @@ pub fn parse(text: &str) -> DeliveryStatus {
         }
         let lname = name.to_ascii_lowercase();
         match lname.as_str() {
-            "reporting-mta" => out.message.reporting_mta = typed_value(&value),
+            "reporting-mta" => {
+                out.message.reporting_mta = typed_value(&value).and_then(|v| host_name(&v));
+            }
             "arrival-date" => out.message.arrival_date = Some(value.trim().to_string()),
             "original-recipient" => {
                 if current.original.is_some() {
@@ -119,7 +121,7 @@ pub fn parse(text: &str) -> DeliveryStatus {
                     .filter(|t| t.len() <= 12 && !t.contains(' '));
                 current.diagnostic = typed_value(&value);
             }
-            "remote-mta" => current.remote_mta = typed_value(&value),
+            "remote-mta" => current.remote_mta = typed_value(&value).and_then(|v| host_name(&v)),
             "last-attempt-date" => current.last_attempt = Some(value.trim().to_string()),
             _ => {}
         }
@@ -151,6 +153,15 @@ fn typed_value(value: &str) -> Option<String> {
     };
     let v = super::text::squash(v, 2000);
     (!v.is_empty()).then_some(v)
+}
+
+/// The host name of an MTA field: its first token, without the brackets of an
+/// address literal, a trailing dot, or a comment (`mx.example.org. (192.0.2.1)`).
+pub fn host_name(value: &str) -> Option<String> {
+    let token = value.split_whitespace().next()?;
+    let token = token.trim_matches(|c| c == '[' || c == ']' || c == '(' || c == ')' || c == ';');
+    let token = token.trim_end_matches('.');
+    (!token.is_empty()).then(|| token.to_string())
 }
 
 struct Field {

@@ -60,7 +60,12 @@ pub fn first_address(addr: Option<&Address<'_>>) -> Option<String> {
         .iter()
         .find_map(|a| a.address())
         .map(|a| a.trim().to_ascii_lowercase())
-        .filter(|a| !a.is_empty())
+        .filter(|a| is_plausible(a))
+}
+
+/// Not empty and not a bare `@` (Courier writes the null sender as `<@>`).
+fn is_plausible(address: &str) -> bool {
+    !address.is_empty() && !address.starts_with('@') && !address.ends_with('@')
 }
 
 fn all_addresses(addr: Option<&Address<'_>>) -> Vec<String> {
@@ -70,7 +75,7 @@ fn all_addresses(addr: Option<&Address<'_>>) -> Vec<String> {
     addr.iter()
         .filter_map(|a| a.address())
         .map(|a| a.trim().to_ascii_lowercase())
-        .filter(|a| !a.is_empty())
+        .filter(|a| is_plausible(a))
         .take(100)
         .collect()
 }

@@ -66,7 +66,7 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
             (_, "message", "disposition-notification" | "global-disposition-notification") => {
                 out.has_mdn = true;
             }
-            (body, "text", "rfc822-headers" | "global-headers")
+            (body, "text" | "message", "rfc822-headers" | "global-headers")
                 if out.original_headers.is_none() => {
                     let raw = body_bytes(body);
                     out.original_headers = MessageParser::new().parse_headers(raw);

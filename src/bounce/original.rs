@@ -7,7 +7,7 @@ use mail_parser::{Message, MessageParser};
 use super::headers::{self, clean_id};
 use super::mime::Collected;
 use super::report::{MessageInfo, OriginalInfo};
-use super::textscan;
+use super::{text, textscan};
 
 /// The original as far as the NDR shows it.
 pub fn extract(msg: &Message<'_>, parts: &Collected<'_>, own: &MessageInfo) -> OriginalInfo {
@@ -20,7 +20,12 @@ pub fn extract(msg: &Message<'_>, parts: &Collected<'_>, own: &MessageInfo) -> O
         quoted(&parts.notice).unwrap_or_default()
     };
     if info.message_id.is_none() {
-        info.message_id = message_id_line(&parts.notice);
+        info.message_id = quoted_line(&parts.notice, "message-id:")
+            .and_then(|v| v.split_whitespace().next().and_then(clean_id))
+            .filter(|id| id.contains('@'));
+    }
+    if info.subject.is_none() {
+        info.subject = quoted_line(&parts.notice, "subject:").map(|v| text::squash(v, 998));
     }
     if info.message_id.is_none() {
         info.message_id = own.in_reply_to.first().cloned();
@@ -40,21 +45,17 @@ fn quoted(notice: &str) -> Option<OriginalInfo> {
     (info.message_id.is_some() || info.subject.is_some() || !info.to.is_empty()).then_some(info)
 }
 
-/// A `Message-ID:` line anywhere in the notice (some MTAs quote it inline).
-fn message_id_line(notice: &str) -> Option<String> {
-    for line in notice.lines().take(5000) {
+/// The value of a header line quoted anywhere in the notice (`Message-ID:`,
+/// `Subject:`): gateways and some MTAs repeat the original's headers inline.
+/// The notice is the body, so such a line can only describe the original.
+fn quoted_line<'a>(notice: &'a str, name: &str) -> Option<&'a str> {
+    notice.lines().take(5000).find_map(|line| {
         let trimmed = line.trim_start();
-        if trimmed.len() > 11
-            && trimmed
-                .get(..11)
-                .is_some_and(|p| p.eq_ignore_ascii_case("message-id:"))
-        {
-            let value = trimmed.get(11..)?.trim();
-            let id = value.split_whitespace().next().and_then(clean_id);
-            if id.as_deref().is_some_and(|i| i.contains('@')) {
-                return id;
-            }
+        let head = trimmed.get(..name.len())?;
+        if !head.eq_ignore_ascii_case(name) {
+            return None;
         }
-    }
-    None
+        let value = trimmed.get(name.len()..)?.trim();
+        (!value.is_empty()).then_some(value)
+    })
 }

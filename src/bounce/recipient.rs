@@ -34,6 +34,10 @@ pub struct Evidence<'a> {
     pub transcript: Option<&'a str>,
     /// `Remote-MTA`.
     pub remote_mta: Option<String>,
+    /// The recipient comes from DSN fields: its remote MTA is the `Remote-MTA`
+    /// field or unknown, never a host named in the prose (which may belong to
+    /// another recipient of the same transcript).
+    pub from_dsn: bool,
     /// `Reporting-MTA`.
     pub reporting_mta: Option<String>,
 }
@@ -138,7 +142,10 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
     let suggested_address = (kind == super::Kind::Hard)
         .then(|| typo::suggest(&ev.address))
         .flatten();
-    let remote_mta = ev.remote_mta.or_else(|| ev.block.and_then(remote_host));
+    let remote_mta = match ev.from_dsn {
+        true => ev.remote_mta,
+        false => ev.remote_mta.or_else(|| ev.block.and_then(remote_host)),
+    };
     Recipient {
         address: ev.address,
         final_address: ev.final_address,
