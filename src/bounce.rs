@@ -156,9 +156,33 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
         }
     }
 
-    // 2. Read receipts.
+    // 2. Read receipts. A disposition of `automatic-action/...; deleted` is
+    // a Sieve `reject` (RFC 5429 §2.1): the recipient's system refused the
+    // message, which is a bounce; every other disposition is a receipt.
     if parts.has_mdn || parts.report_type.as_deref() == Some("disposition-notification") {
         report.format = Some("mdn".into());
+        if let Some(address) = parts.disposition.iter().find_map(|d| mdn_rejection(d)) {
+            let whole = parts.notice.as_str();
+            report.verdict = Verdict::Bounce;
+            report.format = Some("sieve_reject".into());
+            report.recipients = vec![recipient::build(RecipientEvidence {
+                address,
+                final_address: None,
+                action: Action::Failed,
+                status: None,
+                diagnostic: None,
+                diagnostic_type: None,
+                block: Some(whole),
+                preamble: None,
+                whole: Some(whole),
+                transcript: None,
+                remote_mta: None,
+                reporting_mta: None,
+                from_dsn: false,
+                // A filter refused it; the text may say why (quota, spam...).
+                fallback_reason: Some(Reason::Filtered),
+            })];
+        }
         return report;
     }
 
@@ -241,6 +265,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
                 remote_mta: fields.remote_mta.clone(),
                 from_dsn: true,
                 reporting_mta: message_fields.reporting_mta.clone(),
+                fallback_reason: None,
             }));
         }
         if !failed.is_empty() {
@@ -297,7 +322,8 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
         // Someone who mailed themselves: the NDR's To is also the failed recipient.
         scan = textscan::scan(&parts.notice, &exclude_from_only(&report));
     }
-    let delayed = evidence.delay_subject || detect::text_says_delayed(&scan.preamble);
+    let delayed =
+        evidence.delay_subject || detect::text_says_delayed(scan_body(&parts.notice, &scan));
     let action = if delayed {
         Action::Delayed
     } else {
@@ -351,6 +377,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
                 remote_mta: None,
                 from_dsn: false,
                 reporting_mta: None,
+                fallback_reason: None,
             })
         })
         .collect();
@@ -412,6 +439,7 @@ fn ses_report(mut report: Report, notice: sesjson::SesNotice) -> Report {
                         remote_mta: None,
                         from_dsn: true,
                         reporting_mta: None,
+                        fallback_reason: None,
                     })
                 })
                 .collect();
@@ -430,6 +458,28 @@ fn ses_report(mut report: Report, notice: sesjson::SesNotice) -> Report {
         sesjson::SesNotice::Delivery => report.verdict = Verdict::DeliveryReport,
     }
     report
+}
+
+/// The recipient of an MDN whose disposition says an automatic action deleted
+/// the message (a Sieve reject).
+fn mdn_rejection(fields: &str) -> Option<String> {
+    let mut recipient = None;
+    let mut disposition = None;
+    for line in fields.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        match name.trim().to_ascii_lowercase().as_str() {
+            "final-recipient" | "original-recipient" if recipient.is_none() => {
+                recipient = text::clean_address(value);
+            }
+            "disposition" => disposition = Some(value.trim().to_ascii_lowercase()),
+            _ => {}
+        }
+    }
+    let disposition = disposition?;
+    let rejected = disposition.contains("automatic-action") && disposition.contains("deleted");
+    if rejected { recipient } else { None }
 }
 
 /// Whether `msg` is itself a `multipart/report` delivery-status notice.

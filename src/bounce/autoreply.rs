@@ -104,7 +104,21 @@ const SUBJECT_MARKERS: &[&str] = &[
 ];
 
 /// Subject prefixes that are markers only at the start (`Auto: ...`).
-const SUBJECT_PREFIXES: &[&str] = &["auto:", "autoreply:", "vacation:", "away:", "abwesend:"];
+/// Autoresponder thank-you subjects count only as the whole subject's start,
+/// never inside a person's `Re:` reply.
+const SUBJECT_PREFIXES: &[&str] = &[
+    "auto:",
+    "autoreply:",
+    "vacation:",
+    "away:",
+    "abwesend:",
+    "thank you for your e-mail",
+    "thank you for your email",
+    "thank you for your message",
+    "thank you for contacting",
+    "thanks for your email",
+    "thanks for contacting",
+];
 
 /// The marker that makes `msg` an auto-reply, if any.
 pub fn marker(msg: &Message<'_>, subject: Option<&str>) -> Option<String> {

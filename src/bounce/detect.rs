@@ -4,7 +4,7 @@
 //! is only read for recipients when its sender, subject or headers say it is
 //! one, so ordinary mail that talks about "failed delivery" stays `not_bounce`.
 
-use mail_parser::Message;
+use mail_parser::{Message, PartType};
 
 use super::headers::{has_header, raw_header};
 use super::text;
@@ -38,6 +38,7 @@ const DAEMON_SENDERS: &[&str] = &[
     "sysadmin",
     "internet mail delivery",
     "notes mail router",
+    "ndr@",
 ];
 
 /// Subject phrases of delivery notices (lower-case), several languages.
@@ -89,6 +90,9 @@ const NDR_SUBJECTS: &[&str] = &[
     "unzustellbar",
     "nicht zustellbar",
     "non remis",
+    "(delivery failed)",
+    "mail delivery warning",
+    "automatically rejected mail",
     "non distribuable",
     "no se puede entregar",
     "no entregado",
@@ -147,6 +151,8 @@ pub struct Evidence {
     pub failed_recipients: Vec<String>,
     /// A vendor header marks the message as an NDR.
     pub ndr_header: bool,
+    /// The message returns a copy of another message (`message/rfc822` part).
+    pub returns_original: bool,
 }
 
 impl Evidence {
@@ -165,13 +171,22 @@ impl Evidence {
         self.ndr_header
             || !self.failed_recipients.is_empty()
             || (self.daemon_sender && (self.ndr_subject || self.null_sender))
+            || (self.ndr_subject && self.returns_original)
     }
 }
 
 /// Collects the header evidence of `msg`.
 pub fn evidence(msg: &Message<'_>, subject: Option<&str>) -> Evidence {
     let from_text = from_text(msg);
-    let daemon_sender = DAEMON_SENDERS.iter().any(|d| from_text.contains(d));
+    // A From that names no one (`From: <>`) or a Return-Path of the mailer
+    // daemon is the mail system speaking, too.
+    let return_path = raw_header(msg, "Return-Path")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let daemon_sender = DAEMON_SENDERS.iter().any(|d| from_text.contains(d))
+        || from_text.trim().trim_matches(['<', '>', '"']).is_empty()
+            && raw_header(msg, "From").is_some()
+        || return_path.contains("mailer-daemon@");
     let subject_lower = subject.map(str::to_lowercase).unwrap_or_default();
     let subject_trimmed = subject_lower.trim_start();
     let is_reply = REPLY_PREFIXES
@@ -185,6 +200,7 @@ pub fn evidence(msg: &Message<'_>, subject: Option<&str>) -> Evidence {
             "still undelivered",
             "not yet been delivered",
             "will retry",
+            "delivery warning",
         ]
         .iter()
         .any(|s| subject_lower.contains(s));
@@ -198,7 +214,12 @@ pub fn evidence(msg: &Message<'_>, subject: Option<&str>) -> Evidence {
     let ndr_header = has_header(msg, "X-MS-Exchange-Message-Is-Ndr")
         || raw_header(msg, "X-Mailer-Daemon-Error").is_some()
         || raw_header(msg, "X-Postfix-Queue-ID").is_some() && daemon_sender;
+    let returns_original = msg
+        .parts
+        .iter()
+        .any(|p| matches!(p.body, PartType::Message(_)));
     Evidence {
+        returns_original,
         daemon_sender,
         ndr_subject,
         delay_subject,
@@ -267,6 +288,11 @@ pub fn text_says_delayed(text: &str) -> bool {
         "no further action is required",
         "warning: message still undelivered",
         "still undelivered after",
+        "delivery attempts will continue",
+        "will continue to try to deliver",
+        "has been postponed",
+        "advisory-only",
+        "advisory only",
     ];
     let lower = text.to_lowercase();
     DELAY.iter().any(|d| lower.contains(d))

@@ -20,6 +20,8 @@ pub struct Collected<'m> {
     pub feedback_report: Vec<String>,
     /// A `message/disposition-notification` part was present (MDN).
     pub has_mdn: bool,
+    /// Bodies of the `message/disposition-notification` parts.
+    pub disposition: Vec<String>,
     /// The human-readable notice: the top-level text parts, HTML converted when
     /// no plain text exists. Embedded messages are not included.
     pub notice: String,
@@ -63,8 +65,9 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
                 out.delivery_status.push(body_text(body));
             }
             (body, "message", "feedback-report") => out.feedback_report.push(body_text(body)),
-            (_, "message", "disposition-notification" | "global-disposition-notification") => {
+            (body, "message", "disposition-notification" | "global-disposition-notification") => {
                 out.has_mdn = true;
+                out.disposition.push(body_text(body));
             }
             (body, "text" | "message", "rfc822-headers" | "global-headers")
                 if out.original_headers.is_none() => {

@@ -40,6 +40,8 @@ pub struct Evidence<'a> {
     pub from_dsn: bool,
     /// `Reporting-MTA`.
     pub reporting_mta: Option<String>,
+    /// The reason when no evidence names one (instead of `undefined`).
+    pub fallback_reason: Option<Reason>,
 }
 
 /// The action a DSN recipient without an `Action:` field most likely had.
@@ -108,10 +110,15 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
         .or_else(|| ev.whole.and_then(rules::any_reason))
         .or_else(|| status.as_deref().and_then(reason::from_status))
         .or_else(|| smtp_code.and_then(reason::from_reply_code))
+        .or(ev.fallback_reason)
         .unwrap_or(Reason::Undefined);
-    let reason = match reason {
-        Reason::Undefined | Reason::SystemError => vendor_hint(&ev.address).unwrap_or(reason),
-        other => other,
+    // The hint yields only to a server that classified the address itself (x.1.x).
+    let address_status = status
+        .as_deref()
+        .is_some_and(|s| s.get(1..4) == Some(".1."));
+    let reason = match address_status {
+        true => reason,
+        false => vendor_hint(&ev.address).unwrap_or(reason),
     };
     let stage = [diagnostic.as_deref(), ev.block]
         .into_iter()
@@ -164,8 +171,9 @@ pub fn build(ev: Evidence<'_>) -> Recipient {
 }
 
 /// Recipients whose domain tells what a refusal means when the text does not:
-/// a Google Groups address refuses posts from senders the group does not
-/// accept (or the group does not exist), whatever language the notice is in.
+/// a Google Groups notice always says the group "may not exist, or you may
+/// not have permission to post" (in the sender's language): a refusal of the
+/// sender, never proof that an address is dead.
 const RECIPIENT_DOMAIN_HINTS: &[(&str, Reason)] = &[("googlegroups.com", Reason::Rejected)];
 
 fn vendor_hint(address: &str) -> Option<Reason> {

@@ -29,6 +29,21 @@ pub fn addresses(text: &str) -> Vec<String> {
     out
 }
 
+/// The address in a span, normalised: lower-cased, without the quotes that
+/// prose puts around it (`'bob@example.com'`) and without an X.400 routing
+/// prefix (`dda:SMTP=bob@example.com`, `SMTP:bob@example.com`).
+pub fn normalise_address(found: &str) -> String {
+    let mut lowered = found.to_ascii_lowercase();
+    for prefix in ["dda:smtp=", "smtp=", "smtp:", "rfc822;"] {
+        if let Some(rest) = lowered.strip_prefix(prefix) {
+            lowered = rest.to_string();
+        }
+    }
+    let (local, domain) = lowered.rsplit_once('@').unwrap_or((lowered.as_str(), ""));
+    let local = local.trim_start_matches(['\'', '"', '`']);
+    format!("{local}@{domain}")
+}
+
 /// The byte spans of the addresses in `text`.
 pub fn address_spans(text: &str) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
