@@ -223,17 +223,48 @@ fn adjust_for_context(
 /// Repeated lines (transcripts echo the answer) are kept once, and distinct
 /// lines are joined with `; ` so phrases never run across them.
 fn diagnostic_lines(block: &str) -> String {
-    let mut coded: Vec<&str> = Vec::new();
-    for line in block.lines().map(str::trim) {
+    // An answer line keeps its indented continuation lines (Postfix folds
+    // "said: 554 No" / "    Resent-From field given"), but never a line
+    // that itself carries a code (that is the next answer).
+    let mut answers: Vec<String> = Vec::new();
+    let mut current: Option<String> = None;
+    for raw in block.lines() {
+        let line = raw.trim();
         let has_code = text::smtp_code(line).is_some() || text::enhanced_status(line).is_some();
-        if has_code && !coded.contains(&line) {
-            coded.push(line);
+        let continues = raw.starts_with([' ', '\t']) && !line.is_empty() && !has_code;
+        match (&mut current, has_code, continues) {
+            (_, true, _) => {
+                if let Some(done) = current.take() {
+                    answers.push(done);
+                }
+                current = Some(line.to_string());
+            }
+            (Some(answer), false, true) => {
+                answer.push(' ');
+                answer.push_str(line);
+            }
+            (Some(_), false, false) => {
+                if let Some(done) = current.take() {
+                    answers.push(done);
+                }
+            }
+            (None, false, _) => {}
         }
     }
-    if coded.is_empty() {
+    if let Some(done) = current {
+        answers.push(done);
+    }
+    answers.dedup();
+    let mut unique: Vec<String> = Vec::new();
+    for answer in answers {
+        if !unique.contains(&answer) {
+            unique.push(answer);
+        }
+    }
+    if unique.is_empty() {
         text::squash(block, MAX_DIAGNOSTIC_CHARS)
     } else {
-        text::squash(&coded.join("; "), MAX_DIAGNOSTIC_CHARS)
+        text::squash(&unique.join("; "), MAX_DIAGNOSTIC_CHARS)
     }
 }
 

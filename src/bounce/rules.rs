@@ -74,6 +74,18 @@ pub(crate) static SPECIFIC: &[(Reason, &[&str])] = &[
         &["requires confirmation", "sender must confirm"],
     ),
     (
+        // Quota wording outranks the local-delivery framing around it
+        // ("Command output: Mail quota exceeded").
+        Reason::MailboxFull,
+        &[
+            "quota exceeded",
+            "over quota",
+            "mailbox full",
+            "mailbox is full",
+            "disk quota",
+        ],
+    ),
+    (
         Reason::MailerError,
         &[
             "command output:",
