@@ -9,8 +9,8 @@ use mail_parser::{Message, PartType};
 use super::headers::{has_header, raw_header};
 use super::text;
 
-/// Local parts and display-name words of the systems that send NDRs.
-const DAEMON_SENDERS: &[&str] = &[
+/// Local parts of the mail systems that send NDRs (also never a failed recipient).
+pub const DAEMON_LOCAL_PARTS: &[&str] = &[
     "mailer-daemon",
     "mailer_daemon",
     "mailerdaemon",
@@ -18,6 +18,11 @@ const DAEMON_SENDERS: &[&str] = &[
     "maildaemon",
     "postmaster",
     "post_master",
+];
+
+/// Display-name words and address fragments of the systems that send NDRs,
+/// beside [`DAEMON_LOCAL_PARTS`].
+const DAEMON_SENDERS: &[&str] = &[
     "mail delivery",
     "mail administrator",
     "mail delivery subsystem",
@@ -183,7 +188,8 @@ pub fn evidence(msg: &Message<'_>, subject: Option<&str>) -> Evidence {
     let return_path = raw_header(msg, "Return-Path")
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let daemon_sender = DAEMON_SENDERS.iter().any(|d| from_text.contains(d))
+    let daemon_sender = DAEMON_LOCAL_PARTS.iter().any(|d| from_text.contains(d))
+        || DAEMON_SENDERS.iter().any(|d| from_text.contains(d))
         || from_text.trim().trim_matches(['<', '>', '"']).is_empty()
             && raw_header(msg, "From").is_some()
         || return_path.contains("mailer-daemon@");

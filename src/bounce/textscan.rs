@@ -12,6 +12,7 @@
 //!
 //! Vendor specifics stay data: the boundary and keyword tables below.
 
+use super::detect::DAEMON_LOCAL_PARTS;
 use super::text;
 
 /// Lines that announce the copy of the original message (lower-case substrings).
@@ -141,14 +142,9 @@ const NON_RECIPIENT_PREFIXES: &[&str] = &[
 /// notices (Yahoo's qmail) list the failed address that way.
 const SUMMARY_PREFIXES: &[&str] = &["to:", "cc:", "bcc:"];
 
-/// Local parts of addresses that are the reporting system, never a recipient.
+/// Local parts of addresses that are a system, never a recipient (beside the
+/// mail daemons of [`DAEMON_LOCAL_PARTS`]).
 const SYSTEM_LOCAL_PARTS: &[&str] = &[
-    "mailer-daemon",
-    "mailer_daemon",
-    "mailerdaemon",
-    "mail-daemon",
-    "maildaemon",
-    "postmaster",
     "noreply",
     "no-reply",
     "do-not-reply",
@@ -282,7 +278,7 @@ fn is_candidate(address: &str, exclude: &[String], lower_line: &str, start: usiz
         return false;
     }
     let local = address.split('@').next().unwrap_or_default();
-    if SYSTEM_LOCAL_PARTS.contains(&local) {
+    if SYSTEM_LOCAL_PARTS.contains(&local) || DAEMON_LOCAL_PARTS.contains(&local) {
         return false;
     }
     // `mail from:<x>` / `from <x>` inside a transcript line names the sender.
