@@ -89,12 +89,39 @@ pub fn analyse(raw: &[u8]) -> Report {
 /// Analyses one raw message.
 pub fn analyse_with(raw: &[u8], options: &Options) -> Report {
     let (bytes, truncated) = input::prepare(raw, options.max_bytes);
-    let mut report = match PARSER.parse(bytes.as_ref()) {
-        Some(message) => decide(&message, 0),
-        None => Report::not_bounce(),
-    };
+    let mut report = analyse_prepared(bytes.as_ref());
     report.truncated = truncated;
     report
+}
+
+/// Two steps, so that ordinary mail (the vast majority of an inbox) costs
+/// little more than reading its header block: the headers are parsed first
+/// and, unless they or a byte search of the body show a notice, the message is
+/// `not_bounce` without a MIME parse of its body.
+fn analyse_prepared(bytes: &[u8]) -> Report {
+    let Some(head) = PARSER.parse_headers(bytes) else {
+        return Report::not_bounce();
+    };
+    if !is_candidate(&head, bytes) {
+        let mut report = Report::not_bounce();
+        report.message = headers::message_info(&head);
+        return report;
+    }
+    match PARSER.parse(bytes) {
+        Some(message) => decide(&message, 0),
+        None => Report::not_bounce(),
+    }
+}
+
+/// Whether a message may be a notice: a report content type anywhere in it,
+/// NDR or auto-reply markers in its headers, or a known notification sender.
+fn is_candidate(head: &Message<'_>, bytes: &[u8]) -> bool {
+    let subject = headers::subject(head);
+    let subject = subject.as_deref();
+    mime::mentions_report_type(bytes)
+        || detect::evidence(head, subject).is_notice()
+        || detect::is_notification_sender(head, subject)
+        || autoreply::marker(head, subject).is_some()
 }
 
 /// How deep a notice wrapped in another message is looked for.
@@ -105,18 +132,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
     report.message = headers::message_info(msg);
     let subject = report.message.subject.clone();
 
-    // Ordinary mail leaves here: no report part, no NDR or auto-reply marker
-    // in the headers, not a feedback-loop or SES notification. Only headers
-    // and content types were looked at; no body text was converted or scanned.
     let evidence = detect::evidence(msg, subject.as_deref());
-    if !mime::has_report_part(msg)
-        && !evidence.is_notice()
-        && !detect::is_notification_sender(msg, subject.as_deref())
-        && autoreply::marker(msg, subject.as_deref()).is_none()
-    {
-        return report;
-    }
-
     let parts = mime::collect(msg);
     report.original = original::extract(msg, &parts, &report.message);
 
@@ -187,7 +203,6 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
     }
 
     let exclude = participants(msg, &report);
-    report.gateway = gateway::detect(msg).map(str::to_string);
 
     // 3. Delivery-status parts.
     let mut statuses: Vec<dsn::DeliveryStatus> = parts
@@ -271,6 +286,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
         if !failed.is_empty() {
             report.verdict = Verdict::Bounce;
             report.format = Some(family(msg, &parts, "rfc3464"));
+            report.gateway = gateway::detect(msg).map(str::to_string);
             report.recipients = failed;
             return report;
         }
@@ -296,7 +312,9 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
         let mut nested = decide(inner, depth + 1);
         if nested.verdict == Verdict::Bounce && !nested.recipients.is_empty() {
             nested.message = report.message;
-            nested.gateway = nested.gateway.or(report.gateway);
+            nested.gateway = nested
+                .gateway
+                .or_else(|| gateway::detect(msg).map(str::to_string));
             return nested;
         }
     }
@@ -383,6 +401,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
         .collect();
     report.verdict = Verdict::Bounce;
     report.format = Some(family(msg, &parts, "text"));
+    report.gateway = gateway::detect(msg).map(str::to_string);
     report
 }
 

@@ -31,14 +31,7 @@ pub fn prepare(raw: &[u8], max_bytes: usize) -> (Cow<'_, [u8]>, bool) {
 }
 
 fn has_lone_cr(bytes: &[u8]) -> bool {
-    let mut rest = bytes;
-    while let Some(pos) = rest.iter().position(|&b| b == b'\r') {
-        if rest.get(pos + 1) != Some(&b'\n') {
-            return true;
-        }
-        rest = rest.get(pos + 2..).unwrap_or_default();
-    }
-    false
+    memchr::memchr_iter(b'\r', bytes).any(|pos| bytes.get(pos + 1) != Some(&b'\n'))
 }
 
 fn fix_lone_cr(bytes: &[u8]) -> Vec<u8> {

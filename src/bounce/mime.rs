@@ -1,9 +1,11 @@
 //! A walk over the parsed MIME tree that collects what the analysis needs:
 //! report parts, the human-readable notice text, and the embedded original.
 
+use std::sync::LazyLock;
+
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
-use super::text;
+use super::text::{self, PhraseSet};
 
 /// Upper bound on the notice text we scan (bytes). NDR prose is short; a huge
 /// text part is an attached original or an attack.
@@ -113,20 +115,25 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
     out
 }
 
-/// Whether any part of `message` is a report: a `multipart/report`, or a
-/// `message/*` status, feedback or disposition part (cheap: content types only).
-pub fn has_report_part(message: &Message<'_>) -> bool {
-    message.parts.iter().any(|part| {
-        part.content_type().is_some_and(|ct| {
-            let subtype = ct.subtype().unwrap_or_default();
-            (ct.ctype().eq_ignore_ascii_case("multipart") && subtype.eq_ignore_ascii_case("report"))
-                || (ct.ctype().eq_ignore_ascii_case("message")
-                    && !subtype.eq_ignore_ascii_case("rfc822")
-                    && !subtype.eq_ignore_ascii_case("global")
-                    && !subtype.eq_ignore_ascii_case("partial")
-                    && !subtype.eq_ignore_ascii_case("external-body"))
-        })
-    })
+/// Content types that make a message a report (RFC 3462/6522, 3464, 6533,
+/// 5965, 8098), searched as bytes before any MIME parsing.
+const REPORT_TYPES: &[&str] = &[
+    "multipart/report",
+    "message/delivery-status",
+    "message/global-delivery-status",
+    "message/feedback-report",
+    "message/disposition-notification",
+    "message/global-disposition-notification",
+    "text/rfc822-headers",
+];
+
+static REPORT_TYPE_FINDER: LazyLock<PhraseSet> = LazyLock::new(|| PhraseSet::new(REPORT_TYPES));
+
+/// Whether the raw message names a report content type anywhere (a cheap,
+/// linear byte search; it may also match a mention in prose, which only costs
+/// a full analysis).
+pub fn mentions_report_type(raw: &[u8]) -> bool {
+    REPORT_TYPE_FINDER.is_match(raw)
 }
 
 fn is_attachment(part: &mail_parser::MessagePart<'_>) -> bool {

@@ -3,7 +3,9 @@
 //! MTAs say it in words ("in reply to end of DATA command", "after RCPT TO")
 //! or show it in a session transcript (`>>> DATA` followed by `<<< 550 ...`).
 
-use super::text::find_ci;
+use std::sync::LazyLock;
+
+use super::text::{PhraseSet, find_ci};
 
 /// The stage of the SMTP dialogue at which the remote server refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +42,12 @@ const REPLY_CONTEXT: &[(&str, Stage)] = &[
 
 /// The stage named in prose within `text`.
 pub fn from_reply_context(text: &str) -> Option<Stage> {
-    REPLY_CONTEXT
-        .iter()
-        .find(|(phrase, _)| find_ci(text, phrase).is_some())
-        .map(|(_, stage)| *stage)
+    static FINDER: LazyLock<PhraseSet> = LazyLock::new(|| {
+        let phrases: Vec<&str> = REPLY_CONTEXT.iter().map(|(p, _)| *p).collect();
+        PhraseSet::new(&phrases)
+    });
+    let index = FINDER.first_listed(text)?;
+    REPLY_CONTEXT.get(index).map(|(_, stage)| *stage)
 }
 
 /// The stage of the last `>>> COMMAND` line before the `<<<` answer that

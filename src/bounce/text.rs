@@ -4,6 +4,49 @@
 //! They work on bytes and never index out of bounds: hostile text yields
 //! `None` or an empty result, never a panic.
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+/// A list of phrases compiled once into one ASCII-case-insensitive
+/// Aho-Corasick automaton: one linear pass over a text answers "which phrase
+/// occurs first in the text" or "which phrase listed first occurs at all".
+pub struct PhraseSet {
+    automaton: Option<AhoCorasick>,
+}
+
+impl PhraseSet {
+    /// Compiles `phrases` (an automaton that cannot be built matches nothing).
+    pub fn new(phrases: &[&str]) -> Self {
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(phrases)
+            .ok();
+        PhraseSet { automaton }
+    }
+
+    /// Whether any phrase occurs in `haystack`.
+    pub fn is_match(&self, haystack: impl AsRef<[u8]>) -> bool {
+        self.automaton
+            .as_ref()
+            .is_some_and(|a| a.is_match(haystack.as_ref()))
+    }
+
+    /// The byte span of the leftmost occurrence of any phrase.
+    pub fn leftmost(&self, haystack: &str) -> Option<(usize, usize)> {
+        let found = self.automaton.as_ref()?.find(haystack)?;
+        Some((found.start(), found.end()))
+    }
+
+    /// The index of the phrase listed first among those that occur.
+    pub fn first_listed(&self, haystack: &str) -> Option<usize> {
+        self.automaton
+            .as_ref()?
+            .find_overlapping_iter(haystack)
+            .map(|m| m.pattern().as_usize())
+            .min()
+    }
+}
+
 /// Bytes allowed in the local part of an address we recognise in free text.
 fn is_local_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b) || b >= 0x80

@@ -13,7 +13,9 @@
 //! Vendor specifics stay data: the boundary and keyword tables below.
 
 use super::detect::DAEMON_LOCAL_PARTS;
-use super::text;
+use std::sync::LazyLock;
+
+use super::text::{self, PhraseSet};
 
 /// Lines that announce the copy of the original message (lower-case substrings).
 /// Everything from such a line on is the original, not the notice.
@@ -183,15 +185,14 @@ pub struct Scan {
 
 /// Where the copy of the original starts in `notice` (the boundary line's end).
 pub fn find_boundary(notice: &str) -> Option<(usize, usize)> {
-    let mut offset = 0;
-    for line in notice.split_inclusive('\n') {
-        let lower = line.to_ascii_lowercase();
-        if BOUNDARIES.iter().any(|b| lower.contains(b)) {
-            return Some((offset, offset + line.len()));
-        }
-        offset += line.len();
-    }
-    None
+    static FINDER: LazyLock<PhraseSet> = LazyLock::new(|| PhraseSet::new(BOUNDARIES));
+    let (start, end) = FINDER.leftmost(notice)?;
+    let line_start = notice.get(..start)?.rfind('\n').map_or(0, |p| p + 1);
+    let line_end = notice
+        .get(end..)?
+        .find('\n')
+        .map_or(notice.len(), |p| end + p + 1);
+    Some((line_start, line_end))
 }
 
 /// Scans `notice` for failed recipients. `exclude` lists addresses that are

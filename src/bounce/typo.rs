@@ -47,6 +47,10 @@ pub fn suggest(address: &str) -> Option<String> {
     }
     let mut best: Option<(&str, usize)> = None;
     for provider in PROVIDERS {
+        // Only a distance of 1 is accepted: lengths further apart cannot be.
+        if domain.len().abs_diff(provider.len()) > 1 {
+            continue;
+        }
         let distance = damerau(domain, provider);
         if distance > 0 && distance <= 1 && best.is_none_or(|(_, d)| distance < d) {
             best = Some((provider, distance));
