@@ -7,6 +7,7 @@
 #
 #   scripts/bench.sh                      # dev corpus beside the clone
 #   REBOUND_BENCH_DIR=path/to/eml REBOUND_BENCH_ROUNDS=30 RUNS=10 scripts/bench.sh
+#   BENCH_CPU=0 scripts/bench.sh          # pin both steps to one CPU (taskset)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,11 +18,16 @@ if [ ! -d "$dir" ]; then
     exit 2
 fi
 export REBOUND_BENCH_DIR="$dir"
+pin=()
+if [ -n "${BENCH_CPU:-}" ]; then
+    pin=(taskset -c "$BENCH_CPU")
+fi
 
-echo "== machine: $(nproc) cores, $(rustc --version), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
+echo "== machine: $(nproc) cores${BENCH_CPU:+ (pinned to CPU $BENCH_CPU)}, $(rustc --version), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
 echo
 echo "== 1. analysis core vs parse-only floor (cargo bench --bench analyse)"
-cargo bench --bench analyse
+cargo bench --bench analyse --no-run --quiet
+"${pin[@]}" cargo bench --bench analyse --quiet
 
 echo
 echo "== 2. whole process: rebound classify --format jsonl $dir > /dev/null"
@@ -38,7 +44,7 @@ fi
 if command -v hyperfine >/dev/null 2>&1; then
     json=$(mktemp)
     trap 'rm -f "$json"' EXIT
-    hyperfine --warmup 1 --runs "$runs" --export-json "$json" \
+    "${pin[@]}" hyperfine --warmup 1 --runs "$runs" --export-json "$json" \
         "$bin classify --format jsonl '$dir' > /dev/null"
     python3 - "$json" "$count" <<'PY'
 import json, sys
@@ -50,11 +56,11 @@ print(f"whole process: median {n / r['median']:.0f} msg/s "
 PY
 else
     echo "(hyperfine not found: timing a loop; apt-get install hyperfine for more detail)"
-    "$bin" classify --format jsonl "$dir" >/dev/null # warm-up
+    "${pin[@]}" "$bin" classify --format jsonl "$dir" >/dev/null # warm-up
     times=()
     for _ in $(seq "$runs"); do
         start=$(date +%s%N)
-        "$bin" classify --format jsonl "$dir" >/dev/null
+        "${pin[@]}" "$bin" classify --format jsonl "$dir" >/dev/null
         end=$(date +%s%N)
         times+=($((end - start)))
     done
