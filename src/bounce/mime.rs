@@ -47,7 +47,14 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
     }
     let mut html = String::new();
     let mut has_plain = false;
-    for part in &message.parts {
+    for (index, part) in message.parts.iter().enumerate() {
+        // A part whose own header block is a message's (it has a Message-ID:
+        // some MTAs return the original as a bare part without a
+        // message/rfc822 type) stands for the original's headers.
+        if index > 0 && out.original_headers.is_none() && has_own_message_id(part) {
+            out.original_headers = part_header_block(message, part)
+                .and_then(|raw| MessageParser::new().parse_headers(raw));
+        }
         let (ctype, subtype) = match part.content_type() {
             Some(ct) => (
                 ct.ctype().to_ascii_lowercase(),
@@ -76,8 +83,16 @@ pub fn collect<'m>(message: &'m Message<'m>) -> Collected<'m> {
                     let raw = body_bytes(body);
                     out.original_headers = MessageParser::new().parse_headers(raw);
                 }
+            (body, "message", "partial") if out.original_headers.is_none() => {
+                // RFC 2046 §5.2.2: the first fragment starts with the original's headers.
+                out.original_headers = MessageParser::new().parse_headers(body_bytes(body));
+            }
             (PartType::Text(t), "text", "plain") | (PartType::Text(t), "text", "") => {
                 if is_attachment(part) && !out.notice.is_empty() {
+                    // A returned original attached as text: keep its headers.
+                    if out.original_headers.is_none() && looks_like_headers(t) {
+                        out.original_headers = MessageParser::new().parse_headers(t.as_bytes());
+                    }
                     continue;
                 }
                 has_plain = true;
@@ -134,6 +149,43 @@ static REPORT_TYPE_FINDER: LazyLock<PhraseSet> = LazyLock::new(|| PhraseSet::new
 /// a full analysis).
 pub fn mentions_report_type(raw: &[u8]) -> bool {
     REPORT_TYPE_FINDER.is_match(raw)
+}
+
+fn has_own_message_id(part: &mail_parser::MessagePart<'_>) -> bool {
+    part.headers
+        .iter()
+        .any(|h| h.name().eq_ignore_ascii_case("message-id"))
+}
+
+/// The raw bytes of a part's header block.
+fn part_header_block<'a>(
+    message: &'a Message<'_>,
+    part: &mail_parser::MessagePart<'_>,
+) -> Option<&'a [u8]> {
+    let start = usize::try_from(part.raw_header_offset()).ok()?;
+    let end = usize::try_from(part.raw_body_offset()).ok()?;
+    message.raw_message().get(start..end)
+}
+
+/// Whether a text starts like a message header block (`Received:`,
+/// `Return-Path:`, `From:`...): a returned original attached as plain text.
+fn looks_like_headers(text: &str) -> bool {
+    let first = text.trim_start().lines().next().unwrap_or_default();
+    let Some((name, _)) = first.split_once(':') else {
+        return false;
+    };
+    [
+        "received",
+        "return-path",
+        "from",
+        "message-id",
+        "date",
+        "x-",
+        "delivered-to",
+    ]
+    .iter()
+    .any(|h| name.trim().to_ascii_lowercase().starts_with(h))
+        && text.to_ascii_lowercase().contains("message-id:")
 }
 
 fn is_attachment(part: &mail_parser::MessagePart<'_>) -> bool {

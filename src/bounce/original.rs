@@ -13,7 +13,21 @@ use super::{text, textscan};
 pub fn extract(msg: &Message<'_>, parts: &Collected<'_>, own: &MessageInfo) -> OriginalInfo {
     let _ = msg;
     let mut info = if let Some(original) = parts.original {
-        headers::original_info(original)
+        let info = headers::original_info(original);
+        if is_empty(&info) {
+            // Blank lines before the returned headers make them parse as body.
+            let raw = original.raw_message();
+            let start = raw
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .unwrap_or(raw.len());
+            raw.get(start..)
+                .and_then(|rest| MessageParser::new().parse_headers(rest))
+                .map(|m| headers::original_info(&m))
+                .unwrap_or(info)
+        } else {
+            info
+        }
     } else if let Some(original) = parts.original_headers.as_ref() {
         headers::original_info(original)
     } else {
@@ -31,6 +45,10 @@ pub fn extract(msg: &Message<'_>, parts: &Collected<'_>, own: &MessageInfo) -> O
         info.message_id = own.in_reply_to.first().cloned();
     }
     info
+}
+
+fn is_empty(info: &OriginalInfo) -> bool {
+    info.message_id.is_none() && info.subject.is_none() && info.from.is_none() && info.to.is_empty()
 }
 
 /// Headers quoted after the boundary line of a prose notice.
