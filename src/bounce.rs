@@ -226,7 +226,7 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
             report.format = Some("challenge_response".into());
             return report;
         }
-        let scan = textscan::scan(&parts.notice, &exclude);
+        let scan = textscan::scan(&parts.notice, &exclude, None);
         let delayed_notice = evidence.delay_subject || detect::text_says_delayed(&scan.preamble);
         let mut failed = Vec::new();
         let mut delivered = 0usize;
@@ -335,10 +335,20 @@ fn decide(msg: &Message<'_>, depth: usize) -> Report {
     if !evidence.is_notice() {
         return report;
     }
-    let mut scan = textscan::scan(&parts.notice, &exclude);
+    let sender_domain = report
+        .message
+        .from
+        .as_deref()
+        .and_then(|f| f.rsplit_once('@'))
+        .map(|(_, d)| d.to_string());
+    let mut scan = textscan::scan(&parts.notice, &exclude, sender_domain.as_deref());
     if scan.recipients.is_empty() && evidence.failed_recipients.is_empty() {
         // Someone who mailed themselves: the NDR's To is also the failed recipient.
-        scan = textscan::scan(&parts.notice, &exclude_from_only(&report));
+        scan = textscan::scan(
+            &parts.notice,
+            &exclude_from_only(&report),
+            sender_domain.as_deref(),
+        );
     }
     let delayed =
         evidence.delay_subject || detect::text_says_delayed(scan_body(&parts.notice, &scan));

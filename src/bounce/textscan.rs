@@ -197,13 +197,59 @@ pub fn find_boundary(notice: &str) -> Option<(usize, usize)> {
 
 /// Scans `notice` for failed recipients. `exclude` lists addresses that are
 /// participants, not recipients (the NDR's From and To, the original sender).
-pub fn scan(notice: &str, exclude: &[String]) -> Scan {
+/// `local_domain` is the domain of the notice's sender: some providers (AOL)
+/// list failed recipients of their own domain by bare screen name.
+pub fn scan(notice: &str, exclude: &[String], local_domain: Option<&str>) -> Scan {
     let first = scan_with(notice, exclude, false);
-    if first.recipients.is_empty() {
-        scan_with(notice, exclude, true)
-    } else {
-        first
+    if !first.recipients.is_empty() {
+        return first;
     }
+    let mut second = scan_with(notice, exclude, true);
+    if second.recipients.is_empty()
+        && let Some(domain) = local_domain
+    {
+        second.recipients = bare_names(notice.get(..second.body_len).unwrap_or(notice), domain);
+    }
+    second
+}
+
+/// Lines that announce a list of failed recipients.
+const LIST_HEADERS: &[&str] = &[
+    "following recipient",
+    "following address",
+    "could not be delivered to",
+];
+
+/// Bare local parts listed under a recipient-list header, one per line
+/// (`\tscreenname`), qualified with the notice sender's domain.
+fn bare_names(body: &str, domain: &str) -> Vec<TextRecipient> {
+    let mut out = Vec::new();
+    let mut in_list = false;
+    for line in body.lines().take(MAX_LINES) {
+        let trimmed = line.trim();
+        if LIST_HEADERS.iter().any(|h| text::contains_ci(trimmed, h)) {
+            in_list = true;
+            continue;
+        }
+        if !in_list || trimmed.is_empty() {
+            continue;
+        }
+        let is_name = trimmed.len() <= 64
+            && trimmed
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
+        if !is_name {
+            in_list = false;
+            continue;
+        }
+        if out.len() < MAX_RECIPIENTS {
+            out.push(TextRecipient {
+                address: format!("{}@{domain}", trimmed.to_ascii_lowercase()),
+                block: line.to_string(),
+            });
+        }
+    }
+    out
 }
 
 fn scan_with(notice: &str, exclude: &[String], summary_lines: bool) -> Scan {
@@ -306,7 +352,7 @@ mod tests {
                       Remote host said: 550 5.1.1 <kijitora@example.org>... User unknown\n\n\
                       --- Below this line is a copy of the message.\n\n\
                       From: root@example.jp\nTo: kijitora@example.org\n";
-        let scan = scan(notice, &["root@example.jp".to_string()]);
+        let scan = scan(notice, &["root@example.jp".to_string()], None);
         assert_eq!(scan.recipients.len(), 1);
         assert_eq!(scan.recipients[0].address, "kijitora@example.org");
         assert!(scan.recipients[0].block.contains("User unknown"));
@@ -314,8 +360,21 @@ mod tests {
     }
 
     #[test]
+    fn bare_screen_names_take_the_senders_domain() {
+        let notice = "Your mail to the following recipients could not be delivered because they \
+                      are not accepting mail from alice@example.com:\n\tscreenname\n\n";
+        let scan = scan(
+            notice,
+            &["alice@example.com".to_string()],
+            Some("aol.example"),
+        );
+        assert_eq!(scan.recipients.len(), 1);
+        assert_eq!(scan.recipients[0].address, "screenname@aol.example");
+    }
+
+    #[test]
     fn sender_lines_are_not_recipients() {
         let notice = "MAIL FROM:<alice@example.com>\nfrom: alice@example.com\n";
-        assert!(scan(notice, &[]).recipients.is_empty());
+        assert!(scan(notice, &[], None).recipients.is_empty());
     }
 }
