@@ -543,12 +543,7 @@ fn family(msg: &Message<'_>, parts: &mime::Collected<'_>, fallback: &str) -> Str
         ("lotus domino", "domino"),
         ("courier", "courier"),
     ];
-    let raw = msg.raw_message();
-    let end = usize::try_from(msg.root_part().offset_body)
-        .unwrap_or(0)
-        .min(raw.len())
-        .min(32 * 1024);
-    let head = String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).to_lowercase();
+    let head = headers::header_block_lower(msg, 32 * 1024);
     let notice_head: String = parts
         .notice
         .chars()

@@ -25,15 +25,7 @@ const GATEWAYS: &[(&str, &[&str])] = &[
 
 /// The gateway that wrote `msg`, when one is recognisable from its headers.
 pub fn detect(msg: &Message<'_>) -> Option<&'static str> {
-    let raw = msg.raw_message();
-    let header_end = msg
-        .root_part()
-        .offset_body
-        .try_into()
-        .unwrap_or(usize::MAX)
-        .min(raw.len())
-        .min(64 * 1024);
-    let head = String::from_utf8_lossy(raw.get(..header_end).unwrap_or_default()).to_lowercase();
+    let head = super::headers::header_block_lower(msg, 64 * 1024);
     // Only the From, Message-ID and vendor headers decide; a Received line that
     // merely passed through a gateway on the way in does not make it the author.
     let deciding: String = head

@@ -134,6 +134,17 @@ pub fn raw_header<'a>(msg: &'a Message<'_>, name: &str) -> Option<&'a str> {
     std::str::from_utf8(bytes).ok().map(str::trim)
 }
 
+/// The message's header block (at most `cap` bytes), lower-cased, for marker
+/// searches over header names and values together.
+pub fn header_block_lower(msg: &Message<'_>, cap: usize) -> String {
+    let raw = msg.raw_message();
+    let end = usize::try_from(msg.root_part().offset_body)
+        .unwrap_or(0)
+        .min(raw.len())
+        .min(cap);
+    String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).to_lowercase()
+}
+
 /// Whether the message has a header of this name at all.
 pub fn has_header(msg: &Message<'_>, name: &str) -> bool {
     msg.headers()

@@ -254,7 +254,7 @@ fn diagnostic_lines(block: &str) -> String {
     if let Some(done) = current {
         answers.push(done);
     }
-    answers.dedup();
+    // Transcripts echo an answer more than once: keep each answer once.
     let mut unique: Vec<String> = Vec::new();
     for answer in answers {
         if !unique.contains(&answer) {

@@ -200,15 +200,20 @@ pub fn find_boundary(notice: &str) -> Option<(usize, usize)> {
 /// `local_domain` is the domain of the notice's sender: some providers (AOL)
 /// list failed recipients of their own domain by bare screen name.
 pub fn scan(notice: &str, exclude: &[String], local_domain: Option<&str>) -> Scan {
-    let first = scan_with(notice, exclude, false);
+    // The notice up to the copy of the original, found once for every pass.
+    let body = match find_boundary(notice) {
+        Some((start, _)) => notice.get(..start).unwrap_or(notice),
+        None => notice,
+    };
+    let first = scan_with(body, exclude, false);
     if !first.recipients.is_empty() {
         return first;
     }
-    let mut second = scan_with(notice, exclude, true);
+    let mut second = scan_with(body, exclude, true);
     if second.recipients.is_empty()
         && let Some(domain) = local_domain
     {
-        second.recipients = bare_names(notice.get(..second.body_len).unwrap_or(notice), domain);
+        second.recipients = bare_names(body, domain);
     }
     second
 }
@@ -252,12 +257,8 @@ fn bare_names(body: &str, domain: &str) -> Vec<TextRecipient> {
     out
 }
 
-fn scan_with(notice: &str, exclude: &[String], summary_lines: bool) -> Scan {
-    let boundary = find_boundary(notice);
-    let body = match boundary {
-        Some((start, _)) => notice.get(..start).unwrap_or(notice),
-        None => notice,
-    };
+/// One pass over `body` (the notice before the original's copy).
+fn scan_with(body: &str, exclude: &[String], summary_lines: bool) -> Scan {
     let mut out = Scan {
         body_len: body.len(),
         ..Scan::default()
