@@ -38,6 +38,8 @@
 )]
 
 pub mod bounce;
+#[cfg(feature = "service")]
+pub mod config;
 
 #[cfg(feature = "service")]
 pub mod cli;
