@@ -25,6 +25,7 @@ mod headers;
 mod input;
 mod mime;
 mod original;
+pub mod prefilter;
 mod reason;
 mod recipient;
 pub mod report;
@@ -116,10 +117,14 @@ fn analyse_prepared(bytes: &[u8]) -> Report {
 /// Whether a message may be a notice: a report content type anywhere in it,
 /// NDR or auto-reply markers in its headers, or a known notification sender.
 fn is_candidate(head: &Message<'_>, bytes: &[u8]) -> bool {
+    mime::mentions_report_type(bytes) || is_head_candidate(head)
+}
+
+/// The header tests of [`is_candidate`], shared with [`prefilter`].
+fn is_head_candidate(head: &Message<'_>) -> bool {
     let subject = headers::subject(head);
     let subject = subject.as_deref();
-    mime::mentions_report_type(bytes)
-        || detect::evidence(head, subject).is_notice()
+    detect::evidence(head, subject).is_notice()
         || detect::is_notification_sender(head, subject)
         || autoreply::marker(head, subject).is_some()
 }

@@ -40,6 +40,10 @@
 pub mod bounce;
 #[cfg(feature = "service")]
 pub mod config;
+#[cfg(feature = "service")]
+pub mod source;
+#[cfg(feature = "service")]
+pub mod store;
 
 #[cfg(feature = "service")]
 pub mod cli;

@@ -1,0 +1,187 @@
+//! Durable state: a small trait the service talks to, with the embedded
+//! SQLite implementation ([`sqlite::SqliteStore`]); a PostgreSQL one follows
+//! for scale-out, so the trait holds no SQL and no business rules.
+//!
+//! Issue 3 (the IMAP connector) needs UID checkpoints per (inbox, folder),
+//! the identities of findings already handed on (so a rescan after a
+//! UIDVALIDITY change emits nothing twice), persisted inbox health, and the
+//! rotated OAuth2 refresh token of an inbox. Later issues extend it with
+//! tracked messages, contact state and the event outbox.
+
+pub mod sqlite;
+
+use std::future::Future;
+
+use serde::Serialize;
+
+use crate::source::Checkpoint;
+
+pub use sqlite::SqliteStore;
+
+/// What can go wrong talking to the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database could not be opened or created.
+    #[error("cannot open the store at {location}: {source}")]
+    Open {
+        /// Path or URL (credentials removed).
+        location: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("cannot migrate the store: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("store query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    /// A stored value could not be read back.
+    #[error("corrupt value in the store: {0}")]
+    Corrupt(String),
+}
+
+/// The state of one inbox, as an operator sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    /// Connecting or logging in.
+    Connecting,
+    /// Logged in and syncing.
+    Connected,
+    /// Caught up and waiting for new mail (IDLE or between polls).
+    Idle,
+    /// The last attempt failed; waiting before the next one.
+    BackingOff,
+    /// The credentials were refused (wrong password, revoked OAuth2 consent):
+    /// no retries until the user re-authorises.
+    AuthFailed,
+    /// Disabled in the config, or stopped for a reason that needs a person.
+    Disabled,
+}
+
+impl HealthState {
+    /// The stable name stored and shown (`backing_off`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Connecting => "connecting",
+            HealthState::Connected => "connected",
+            HealthState::Idle => "idle",
+            HealthState::BackingOff => "backing_off",
+            HealthState::AuthFailed => "auth_failed",
+            HealthState::Disabled => "disabled",
+        }
+    }
+
+    /// The inverse of [`HealthState::as_str`].
+    pub fn parse(name: &str) -> Option<HealthState> {
+        Some(match name {
+            "connecting" => HealthState::Connecting,
+            "connected" => HealthState::Connected,
+            "idle" => HealthState::Idle,
+            "backing_off" => HealthState::BackingOff,
+            "auth_failed" => HealthState::AuthFailed,
+            "disabled" => HealthState::Disabled,
+            _ => return None,
+        })
+    }
+}
+
+/// One inbox's persisted health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    /// The inbox id.
+    pub inbox: String,
+    /// Its state.
+    pub state: HealthState,
+    /// The last error, when the state is a failure (secrets never included).
+    pub last_error: Option<String>,
+    /// When the state was entered (Unix seconds).
+    pub since: i64,
+    /// When it was last written (Unix seconds).
+    pub updated_at: i64,
+}
+
+/// One finding to record when a batch commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingRecord {
+    /// [`crate::source::identity`] of the notice.
+    pub identity: String,
+    /// The folder it was found in.
+    pub folder: String,
+    /// The folder's UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// Its UID.
+    pub uid: u32,
+    /// The analysis verdict (`bounce`, `auto_reply`, ...).
+    pub verdict: String,
+    /// SHA-256 of the raw bytes, hex (to re-read and compare later).
+    pub raw_sha256: String,
+    /// When it was found (Unix seconds).
+    pub found_at: i64,
+}
+
+/// The store as the service uses it. Every method is one transaction.
+///
+/// Async methods are declared as `fn -> impl Future + Send` so that callers
+/// can run them on tokio's multi-threaded runtime; implementations may write
+/// them as `async fn`.
+pub trait Store: Send + Sync + 'static {
+    /// The checkpoint of one folder of one inbox, if any.
+    fn checkpoint(
+        &self,
+        inbox: &str,
+        folder: &str,
+    ) -> impl Future<Output = Result<Option<Checkpoint>, Error>> + Send;
+
+    /// Which of `identities` have not been recorded for `inbox` yet (same
+    /// order as the input, `true` = new).
+    fn unseen(
+        &self,
+        inbox: &str,
+        identities: &[String],
+    ) -> impl Future<Output = Result<Vec<bool>, Error>> + Send;
+
+    /// In one transaction: records `findings` (an identity already recorded
+    /// for the inbox is left as it was) and sets the folder's checkpoint.
+    /// Called after the findings were handed on, so a crash in between
+    /// re-delivers them with the same identities (at-least-once).
+    fn commit(
+        &self,
+        inbox: &str,
+        folder: &str,
+        checkpoint: Checkpoint,
+        findings: &[FindingRecord],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Writes an inbox's health; returns the previous state when it changed
+    /// (`None` when unchanged or first written with the same state).
+    fn set_health(
+        &self,
+        health: &Health,
+    ) -> impl Future<Output = Result<Option<HealthState>, Error>> + Send;
+
+    /// Every inbox's health, ordered by inbox id.
+    fn health(&self) -> impl Future<Output = Result<Vec<Health>, Error>> + Send;
+
+    /// Every checkpoint of an inbox: (folder, checkpoint), ordered by folder.
+    fn checkpoints(
+        &self,
+        inbox: &str,
+    ) -> impl Future<Output = Result<Vec<(String, Checkpoint)>, Error>> + Send;
+
+    /// The rotated OAuth2 refresh token stored for an inbox (wins over the
+    /// config's once present).
+    fn refresh_token(
+        &self,
+        inbox: &str,
+    ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+
+    /// Stores a rotated OAuth2 refresh token.
+    fn set_refresh_token(
+        &self,
+        inbox: &str,
+        token: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
