@@ -85,7 +85,9 @@ fn header_block(raw: &[u8]) -> &[u8] {
 /// Every part's `type/subtype`, nested messages included — what BODYSTRUCTURE shows.
 fn content_types(raw: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(message) = MessageParser::default().parse(raw) {
+    // What a server's BODYSTRUCTURE shows is computed on proper line ends.
+    let repaired: Vec<u8> = repair_lone_cr(raw);
+    if let Some(message) = MessageParser::default().parse(&repaired[..]) {
         walk(&message, &mut out, 0);
     }
     out
@@ -106,4 +108,18 @@ fn walk(message: &Message<'_>, out: &mut Vec<String>, depth: usize) {
             walk(inner, out, depth + 1);
         }
     }
+}
+
+/// Lone CRs become LF (the analysis does the same before parsing).
+fn repair_lone_cr(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut iter = raw.iter().peekable();
+    while let Some(&b) = iter.next() {
+        if b == b'\r' && iter.peek() != Some(&&b'\n') {
+            out.push(b'\n');
+        } else {
+            out.push(b);
+        }
+    }
+    out
 }

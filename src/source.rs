@@ -132,7 +132,10 @@ mod tests {
         let b = identity("acme", Some("x@y"), b"two");
         assert_eq!(a, b);
         assert_ne!(a, identity("other", Some("x@y"), b"one"));
-        assert_ne!(identity("acme", None, b"one"), identity("acme", None, b"two"));
+        assert_ne!(
+            identity("acme", None, b"one"),
+            identity("acme", None, b"two")
+        );
         assert!(a.starts_with("msg_") && a.len() == 68);
     }
 }

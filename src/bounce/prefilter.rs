@@ -9,7 +9,7 @@
 //! headers, or a known notification sender. The structure stands in for the
 //! analysis' byte search for report content types in the body.
 
-use super::{PARSER, is_head_candidate, mime};
+use super::{PARSER, input, is_head_candidate, mime};
 
 /// Whether a message whose header block is `header_block` and whose MIME
 /// parts have the content types `content_types` (`type/subtype`, any case,
@@ -36,7 +36,10 @@ pub fn is_candidate<'a>(
     if mime::mentions_report_type(header_block) {
         return true;
     }
-    match PARSER.parse_headers(header_block) {
+    // Lone CRs (old Mac mail, some gateways) hide every header from the
+    // parser; repair them as the full analysis does.
+    let (header_block, _) = input::prepare(header_block, usize::MAX);
+    match PARSER.parse_headers(&header_block) {
         Some(head) => is_head_candidate(&head),
         // Headers that do not parse at all: let the full analysis decide.
         None => true,
