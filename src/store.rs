@@ -8,6 +8,7 @@
 //! rotated OAuth2 refresh token of an inbox. Later issues extend it with
 //! tracked messages, contact state and the event outbox.
 
+mod migrate;
 pub mod sqlite;
 
 use std::future::Future;
@@ -16,12 +17,15 @@ use serde::Serialize;
 
 use crate::source::Checkpoint;
 
+pub use migrate::MigrateError;
 pub use sqlite::SqliteStore;
 
 /// What can go wrong talking to the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The database could not be opened or created.
+    /// The database could not be opened or created (missing parent
+    /// directory, a directory or read-only location, not a database file,
+    /// WAL mode refused).
     #[error("cannot open the store at {location}: {source}")]
     Open {
         /// Path or URL (credentials removed).
@@ -30,9 +34,10 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
-    /// A migration failed.
+    /// The schema could not be brought up to date, or the database's
+    /// applied migrations do not match this binary's (edited, or newer).
     #[error("cannot migrate the store: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] MigrateError),
     /// A query failed.
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
