@@ -382,4 +382,41 @@ mod tests {
         assert!(UNSEEN_SQL.ends_with(&format!("${})", UNSEEN_CHUNK + 1)));
         assert_eq!(UNSEEN_SQL.matches('$').count(), UNSEEN_CHUNK + 1);
     }
+
+    /// The per-connection settings hold on every pooled connection, not
+    /// just the first (they are not stored in the file).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_pooled_connection_has_the_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            let mut conn = store.pool.acquire().await.unwrap();
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            // synchronous: 1 = NORMAL.
+            assert_eq!(
+                (mode.as_str(), synchronous, foreign_keys, busy),
+                ("wal", 1, 1, 5000)
+            );
+            held.push(conn);
+        }
+        assert_eq!(store.pool.size(), MAX_CONNECTIONS);
+        drop(held);
+        store.close().await;
+    }
 }
