@@ -13,7 +13,7 @@
 //!   it takes the write lock first (waiting through the busy timeout) rather
 //!   than failing with "database is locked" when it upgrades from a read.
 //!
-//! # Schema (`migrations/sqlite/NNNN_name.sql`, applied by [`super::migrate`])
+//! # Schema (`migrations/sqlite/NNNN_name.sql`, applied by `store/migrate.rs`)
 //! - `schema_migrations(version PK, name, checksum, applied_at)`: what was
 //!   applied, with a SHA-256 of each file; an edited applied migration or a
 //!   version this binary does not know is refused ([`super::MigrateError`]).
@@ -197,7 +197,9 @@ impl Store for SqliteStore {
     async fn unseen(&self, inbox: &str, identities: &[String]) -> Result<Vec<bool>, Error> {
         let mut seen: HashSet<String> = HashSet::new();
         if !identities.is_empty() {
-            let mut conn = self.pool.acquire().await?;
+            // One read transaction: every chunk sees the same snapshot (WAL
+            // readers never wait for the writer).
+            let mut tx = self.pool.begin().await?;
             for chunk in identities.chunks(UNSEEN_CHUNK) {
                 // Always bind UNSEEN_CHUNK values (a short last chunk repeats
                 // its last identity) so every query reuses one prepared
@@ -211,13 +213,14 @@ impl Store for SqliteStore {
                     query = query.bind(last);
                 }
                 let found: Vec<String> = query
-                    .fetch_all(&mut *conn)
+                    .fetch_all(&mut *tx)
                     .await?
                     .iter()
                     .map(|row| row.try_get("identity"))
                     .collect::<Result<_, _>>()?;
                 seen.extend(found);
             }
+            tx.commit().await?;
         }
         Ok(identities
             .iter()
