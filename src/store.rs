@@ -8,6 +8,7 @@
 //! rotated OAuth2 refresh token of an inbox. Later issues extend it with
 //! tracked messages, contact state and the event outbox.
 
+mod migrate;
 pub mod sqlite;
 
 use std::future::Future;
@@ -16,12 +17,15 @@ use serde::Serialize;
 
 use crate::source::Checkpoint;
 
+pub use migrate::MigrateError;
 pub use sqlite::SqliteStore;
 
 /// What can go wrong talking to the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The database could not be opened or created.
+    /// The database could not be opened or created (missing parent
+    /// directory, a directory or read-only location, not a database file,
+    /// WAL mode refused).
     #[error("cannot open the store at {location}: {source}")]
     Open {
         /// Path or URL (credentials removed).
@@ -30,9 +34,10 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
-    /// A migration failed.
+    /// The schema could not be brought up to date, or the database's
+    /// applied migrations do not match this binary's (edited, or newer).
     #[error("cannot migrate the store: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] MigrateError),
     /// A query failed.
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
@@ -135,7 +140,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Checkpoint>, Error>> + Send;
 
     /// Which of `identities` have not been recorded for `inbox` yet (same
-    /// order as the input, `true` = new).
+    /// order and length as the input, `true` = new; a repeated identity gets
+    /// the same answer each time). Any number of identities: implementations
+    /// split large inputs to stay under their bound-parameter limits.
     fn unseen(
         &self,
         inbox: &str,
@@ -145,7 +152,10 @@ pub trait Store: Send + Sync + 'static {
     /// In one transaction: records `findings` (an identity already recorded
     /// for the inbox is left as it was) and sets the folder's checkpoint.
     /// Called after the findings were handed on, so a crash in between
-    /// re-delivers them with the same identities (at-least-once).
+    /// re-delivers them with the same identities (at-least-once). The
+    /// checkpoint is stored as given, even when it is lower than the stored
+    /// one (a UIDVALIDITY change restarts a folder); the caller decides.
+    /// Either everything is written or nothing is.
     fn commit(
         &self,
         inbox: &str,
@@ -155,16 +165,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Writes an inbox's health; returns the previous state when it changed
-    /// (`None` when unchanged or first written with the same state).
+    /// (`None` when unchanged, or on the inbox's first write). When the state
+    /// is unchanged the stored `since` is kept (the state did not start
+    /// again) while `last_error` and `updated_at` are written.
     fn set_health(
         &self,
         health: &Health,
     ) -> impl Future<Output = Result<Option<HealthState>, Error>> + Send;
 
-    /// Every inbox's health, ordered by inbox id.
+    /// Every inbox's health, ordered by inbox id (byte order).
     fn health(&self) -> impl Future<Output = Result<Vec<Health>, Error>> + Send;
 
-    /// Every checkpoint of an inbox: (folder, checkpoint), ordered by folder.
+    /// Every checkpoint of an inbox: (folder, checkpoint), ordered by folder
+    /// name (byte order).
     fn checkpoints(
         &self,
         inbox: &str,

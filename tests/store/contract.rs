@@ -1,0 +1,281 @@
+//! The contract every [`Store`] implementation must pass: the SQLite store
+//! runs it in `tests/store.rs`, the PostgreSQL store will run the same
+//! (`#[path = "store/contract.rs"] mod contract;` from its own test file).
+
+use rebound::source::Checkpoint;
+use rebound::store::{FindingRecord, Health, HealthState, Store};
+
+/// Everything the [`Store`] trait promises. Expects an empty store; each
+/// part uses its own inbox ids, so the parts do not see each other's rows.
+pub async fn contract_suite<S: Store>(store: &S) {
+    checkpoints_round_trip(store).await;
+    commit_records_findings_once(store).await;
+    unseen_keeps_order_and_handles_bulk(store).await;
+    health_reports_changes_only(store).await;
+    refresh_tokens_round_trip(store).await;
+}
+
+/// A finding record for `identity` (UIDVALIDITY 7).
+pub fn finding(identity: &str, folder: &str, uid: u32) -> FindingRecord {
+    FindingRecord {
+        identity: identity.to_owned(),
+        folder: folder.to_owned(),
+        uidvalidity: 7,
+        uid,
+        verdict: "bounce".to_owned(),
+        raw_sha256: "ab".repeat(32),
+        found_at: 1_700_000_000,
+    }
+}
+
+/// A checkpoint.
+pub fn cp(uidvalidity: u32, last_uid: u32) -> Checkpoint {
+    Checkpoint {
+        uidvalidity,
+        last_uid,
+    }
+}
+
+/// Owned identities.
+pub fn ids(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+async fn checkpoints_round_trip<S: Store>(store: &S) {
+    assert_eq!(store.checkpoint("cp-a", "INBOX").await.unwrap(), None);
+    assert!(store.checkpoints("cp-a").await.unwrap().is_empty());
+
+    store.commit("cp-a", "INBOX", cp(1, 10), &[]).await.unwrap();
+    assert_eq!(
+        store.checkpoint("cp-a", "INBOX").await.unwrap(),
+        Some(cp(1, 10))
+    );
+    // A later commit replaces it (a UIDVALIDITY change may move it back).
+    store.commit("cp-a", "INBOX", cp(2, 3), &[]).await.unwrap();
+    assert_eq!(
+        store.checkpoint("cp-a", "INBOX").await.unwrap(),
+        Some(cp(2, 3))
+    );
+
+    // u32 values come back whole, at both ends of the range.
+    store
+        .commit("cp-a", "Junk", cp(u32::MAX, u32::MAX), &[])
+        .await
+        .unwrap();
+    store
+        .commit("cp-a", "Archive", cp(0, 0), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.checkpoint("cp-a", "Junk").await.unwrap(),
+        Some(cp(u32::MAX, u32::MAX))
+    );
+
+    // Another inbox's folder of the same name is its own.
+    store.commit("cp-b", "INBOX", cp(9, 99), &[]).await.unwrap();
+    assert_eq!(
+        store.checkpoint("cp-a", "INBOX").await.unwrap(),
+        Some(cp(2, 3))
+    );
+
+    // Ordered by folder, this inbox only.
+    assert_eq!(
+        store.checkpoints("cp-a").await.unwrap(),
+        vec![
+            ("Archive".to_owned(), cp(0, 0)),
+            ("INBOX".to_owned(), cp(2, 3)),
+            ("Junk".to_owned(), cp(u32::MAX, u32::MAX)),
+        ]
+    );
+    assert_eq!(
+        store.checkpoints("cp-b").await.unwrap(),
+        vec![("INBOX".to_owned(), cp(9, 99))]
+    );
+}
+
+async fn commit_records_findings_once<S: Store>(store: &S) {
+    let both = ids(&["msg_one", "msg_two"]);
+    assert_eq!(store.unseen("fi-a", &both).await.unwrap(), vec![true, true]);
+
+    let mut max = finding("msg_two", "Junk", u32::MAX);
+    max.uidvalidity = u32::MAX;
+    store
+        .commit(
+            "fi-a",
+            "INBOX",
+            cp(7, 5),
+            &[finding("msg_one", "INBOX", 5), max],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unseen("fi-a", &both).await.unwrap(),
+        vec![false, false]
+    );
+    assert_eq!(
+        store.checkpoint("fi-a", "INBOX").await.unwrap(),
+        Some(cp(7, 5))
+    );
+
+    // Recorded per inbox: the same identity is still new elsewhere.
+    assert_eq!(store.unseen("fi-b", &both).await.unwrap(), vec![true, true]);
+
+    // An identity already recorded (a rescan after a UIDVALIDITY change, or
+    // the same notice in another folder) is left alone; a repeat inside one
+    // batch too. The checkpoint still moves.
+    store
+        .commit(
+            "fi-a",
+            "INBOX",
+            cp(8, 2),
+            &[
+                finding("msg_one", "INBOX", 2),
+                finding("msg_three", "INBOX", 1),
+                finding("msg_three", "INBOX", 2),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .unseen("fi-a", &ids(&["msg_one", "msg_three", "msg_four"]))
+            .await
+            .unwrap(),
+        vec![false, false, true]
+    );
+    assert_eq!(
+        store.checkpoint("fi-a", "INBOX").await.unwrap(),
+        Some(cp(8, 2))
+    );
+}
+
+async fn unseen_keeps_order_and_handles_bulk<S: Store>(store: &S) {
+    assert!(store.unseen("bulk", &[]).await.unwrap().is_empty());
+
+    // 5,000 identities: past any one-query parameter limit, so the store
+    // must split them. Every third one is recorded.
+    let all: Vec<String> = (0..5_000).map(|n| format!("msg_{n:05}")).collect();
+    let recorded: Vec<FindingRecord> = all
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| n.is_multiple_of(3))
+        .map(|(n, id)| finding(id, "INBOX", u32::try_from(n).unwrap()))
+        .collect();
+    store
+        .commit("bulk", "INBOX", cp(7, 5_000), &recorded)
+        .await
+        .unwrap();
+
+    // Reversed, with a repeat, so order and duplicates are both checked.
+    let mut query: Vec<String> = all.iter().rev().cloned().collect();
+    query.push("msg_00000".to_owned());
+    query.push("msg_00001".to_owned());
+    let unseen = store.unseen("bulk", &query).await.unwrap();
+    assert_eq!(unseen.len(), query.len());
+    for (id, new) in query.iter().zip(&unseen) {
+        let n: usize = id.trim_start_matches("msg_").parse().unwrap();
+        assert_eq!(*new, !n.is_multiple_of(3), "{id}");
+    }
+    assert_eq!(unseen.iter().filter(|new| !**new).count(), 1_667 + 1);
+}
+
+/// A health record entered and written at `at`.
+pub fn health(inbox: &str, state: HealthState, error: Option<&str>, at: i64) -> Health {
+    Health {
+        inbox: inbox.to_owned(),
+        state,
+        last_error: error.map(str::to_owned),
+        since: at,
+        updated_at: at,
+    }
+}
+
+async fn health_reports_changes_only<S: Store>(store: &S) {
+    assert!(store.health().await.unwrap().is_empty());
+
+    // First write: nothing to report.
+    let first = health("h-b", HealthState::Connecting, None, 100);
+    assert_eq!(store.set_health(&first).await.unwrap(), None);
+
+    // Same state again: not a change; `since` stays, the rest is written.
+    let again = health("h-b", HealthState::Connecting, Some("slow"), 150);
+    assert_eq!(store.set_health(&again).await.unwrap(), None);
+    let now = store.health().await.unwrap();
+    assert_eq!(
+        now,
+        vec![Health {
+            since: 100,
+            ..again.clone()
+        }]
+    );
+
+    // A new state: the previous one is returned, `since` moves.
+    let failed = health(
+        "h-b",
+        HealthState::BackingOff,
+        Some("connection refused"),
+        200,
+    );
+    assert_eq!(
+        store.set_health(&failed).await.unwrap(),
+        Some(HealthState::Connecting)
+    );
+    let ok = health("h-b", HealthState::Idle, None, 300);
+    assert_eq!(
+        store.set_health(&ok).await.unwrap(),
+        Some(HealthState::BackingOff)
+    );
+
+    // Every state survives the round trip; the list is ordered by inbox.
+    let states = [
+        HealthState::Connecting,
+        HealthState::Connected,
+        HealthState::Idle,
+        HealthState::BackingOff,
+        HealthState::AuthFailed,
+        HealthState::Disabled,
+    ];
+    for (n, state) in states.iter().enumerate() {
+        let inbox = format!("h-z{}", states.len() - n);
+        let at = i64::try_from(n).unwrap();
+        store
+            .set_health(&health(&inbox, *state, Some("e"), at))
+            .await
+            .unwrap();
+    }
+    store
+        .set_health(&health("h-a", HealthState::AuthFailed, Some("no"), 5))
+        .await
+        .unwrap();
+    let all = store.health().await.unwrap();
+    let names: Vec<&str> = all.iter().map(|h| h.inbox.as_str()).collect();
+    assert_eq!(
+        names,
+        ["h-a", "h-b", "h-z1", "h-z2", "h-z3", "h-z4", "h-z5", "h-z6"]
+    );
+    assert_eq!(all[1], ok);
+    for h in &all[2..] {
+        let n: usize = h.inbox.trim_start_matches("h-z").parse().unwrap();
+        assert_eq!(h.state, states[states.len() - n], "{}", h.inbox);
+    }
+}
+
+async fn refresh_tokens_round_trip<S: Store>(store: &S) {
+    assert_eq!(store.refresh_token("tok-a").await.unwrap(), None);
+    store.set_refresh_token("tok-a", "r1", 10).await.unwrap();
+    store.set_refresh_token("tok-b", "other", 10).await.unwrap();
+    assert_eq!(
+        store.refresh_token("tok-a").await.unwrap().as_deref(),
+        Some("r1")
+    );
+    // Rotation replaces it.
+    store.set_refresh_token("tok-a", "r2", 20).await.unwrap();
+    assert_eq!(
+        store.refresh_token("tok-a").await.unwrap().as_deref(),
+        Some("r2")
+    );
+    assert_eq!(
+        store.refresh_token("tok-b").await.unwrap().as_deref(),
+        Some("other")
+    );
+}
