@@ -24,6 +24,7 @@ use oauth2::{
     AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RefreshToken, RequestTokenError,
     Scope, TokenResponse, TokenUrl,
 };
+use serde_json::error::Category;
 
 use crate::config::{OAuth2Settings, Secret};
 
@@ -339,24 +340,29 @@ impl TokenSource {
                     self.client_secret.as_ref().map_or("", Secret::expose),
                 ];
                 classify(
+                    &self.endpoint,
                     answer.error().as_ref(),
                     answer.error_description().map(String::as_str),
                     &secrets,
                 )
             }
             RequestTokenError::Request(e) => {
-                Error::Transient(format!("token endpoint {}: {e}", self.endpoint))
+                Error::Transient(format!("the token endpoint {} {e}", self.endpoint))
             }
             // Only the JSON path and category: serde's message can quote
             // values, and a malformed success answer holds the token.
-            RequestTokenError::Parse(e, _body) => Error::Transient(format!(
-                "the token endpoint {} answered something that is not a token response ({:?} error at `{}`)",
-                self.endpoint,
-                e.inner().classify(),
-                e.path()
-            )),
+            RequestTokenError::Parse(e, _body) => {
+                let what = match e.inner().classify() {
+                    Category::Data => format!("a missing or mistyped field at `{}`", e.path()),
+                    Category::Syntax | Category::Eof | Category::Io => "malformed JSON".into(),
+                };
+                Error::Transient(format!(
+                    "the token endpoint {} answered something that is not a token response: {what}",
+                    self.endpoint
+                ))
+            }
             RequestTokenError::Other(message) => {
-                Error::Transient(format!("token endpoint {}: {message}", self.endpoint))
+                Error::Transient(format!("the token endpoint {}: {message}", self.endpoint))
             }
         }
     }
@@ -421,7 +427,7 @@ fn expiry(started: Instant, expires_in: Option<Duration>) -> Instant {
 /// same way next time, so they are [`Error::Refused`]; anything else
 /// (`temporarily_unavailable`, `server_error`, unknown codes) is
 /// [`Error::Transient`].
-fn classify(code: &str, description: Option<&str>, secrets: &[&str]) -> Error {
+fn classify(endpoint: &str, code: &str, description: Option<&str>, secrets: &[&str]) -> Error {
     let shown_code = clean_server_text(code, secrets);
     let description = description
         .map(|d| clean_server_text(d, secrets))
@@ -438,7 +444,7 @@ fn classify(code: &str, description: Option<&str>, secrets: &[&str]) -> Error {
             description,
         },
         _ => Error::Transient(format!(
-            "the token endpoint answered error `{shown_code}`{}",
+            "the token endpoint {endpoint} answered error `{shown_code}`{}",
             description.map(|d| format!(": {d}")).unwrap_or_default()
         )),
     }

@@ -27,18 +27,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why one token-endpoint exchange produced no answer for `oauth2` to read.
 ///
-/// Messages never hold the request or response body (they carry tokens).
+/// Messages are predicates to "the token endpoint <url> …" and never hold
+/// the request or response body (they carry tokens).
 #[derive(Debug, thiserror::Error)]
 pub(super) enum HttpError {
     /// `oauth2` built a request reqwest cannot send.
-    #[error("the token request could not be built: {0}")]
+    #[error("could not be sent the request: {0}")]
     Build(String),
     /// Connecting, sending or reading failed (refused, reset, TLS, timeout).
     #[error("{0}")]
     Transport(String),
     /// A 3xx answer, deliberately not followed.
     #[error(
-        "the token endpoint answered HTTP {status} (redirect to {location}); redirects are not followed, check token_url"
+        "answered HTTP {status} (redirect to {location}); redirects are not followed, check token_url"
     )]
     Redirect {
         /// The 3xx status.
@@ -47,7 +48,7 @@ pub(super) enum HttpError {
         location: String,
     },
     /// A 5xx or 429 answer.
-    #[error("the token endpoint answered HTTP {status}{retry_after}")]
+    #[error("answered HTTP {status}{retry_after}")]
     Unavailable {
         /// The status.
         status: u16,
@@ -55,7 +56,7 @@ pub(super) enum HttpError {
         retry_after: String,
     },
     /// The answer exceeded [`MAX_BODY_BYTES`].
-    #[error("the token endpoint's answer is larger than {MAX_BODY_BYTES} bytes")]
+    #[error("answered more than {MAX_BODY_BYTES} bytes")]
     TooLarge,
 }
 
@@ -140,11 +141,11 @@ fn describe(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
-        "could not connect"
+        "could not be reached"
     } else if error.is_body() || error.is_decode() {
-        "could not read the answer"
+        "sent an answer that could not be read"
     } else {
-        "request failed"
+        "could not be asked"
     };
     let mut text = String::from(kind);
     let mut cause = error.source();

@@ -25,7 +25,7 @@ fn rfc6749_codes_that_never_heal_are_refused() {
         "interaction_required",
         "consent_required",
     ] {
-        let error = classify(code, Some("why"), &[]);
+        let error = classify("u", code, Some("why"), &[]);
         assert_eq!(
             error,
             Error::Refused {
@@ -41,7 +41,7 @@ fn rfc6749_codes_that_never_heal_are_refused() {
 fn other_codes_are_transient() {
     for code in ["temporarily_unavailable", "server_error", "slow_down", ""] {
         assert!(
-            matches!(classify(code, None, &[]), Error::Transient(_)),
+            matches!(classify("u", code, None, &[]), Error::Transient(_)),
             "{code}"
         );
     }
@@ -51,7 +51,7 @@ fn other_codes_are_transient() {
 fn server_text_is_shortened_cleaned_and_masked() {
     let long = format!("bad token REFRESH-abc\n{}", "x".repeat(1000));
     let Error::Refused { description, .. } =
-        classify("invalid_grant", Some(&long), &["REFRESH-abc", ""])
+        classify("u", "invalid_grant", Some(&long), &["REFRESH-abc", ""])
     else {
         panic!("not refused");
     };
@@ -61,7 +61,7 @@ fn server_text_is_shortened_cleaned_and_masked() {
     assert!(description.chars().count() <= MAX_SERVER_TEXT + "[redacted]".len());
     // An empty description is no description.
     assert_eq!(
-        classify("invalid_grant", Some(""), &[]),
+        classify("u", "invalid_grant", Some(""), &[]),
         Error::Refused {
             code: "invalid_grant".into(),
             description: None
