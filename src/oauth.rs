@@ -9,7 +9,7 @@
 //! [`Error::Transient`] (retry with backoff). See `docs/oauth.md`.
 //!
 //! The HTTP side is the `oauth2` crate over a reqwest 0.13 adapter
-//! ([`http`](self::http)): one client per source, redirects disabled, a
+//! (`oauth/http.rs`): one client per source, redirects disabled, a
 //! whole-exchange timeout.
 
 mod http;
