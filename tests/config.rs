@@ -483,6 +483,45 @@ fn every_kind_of_problem_is_reported_at_its_path() {
 }
 
 #[test]
+fn anchors_and_merge_keys_share_settings() {
+    let dir = TempDir::new().unwrap();
+    let yaml = r#"
+x-google: &google
+  kind: oauth2
+  client_id: shared-client
+  client_secret: "${SHARED_SECRET}"
+inboxes:
+  - id: a
+    account: acme
+    provider: gmail
+    username: a@acme.example
+    auth: { <<: *google, refresh_token: ra }
+  - id: b
+    account: acme
+    provider: gmail
+    username: b@acme.example
+    auth: { <<: *google, refresh_token: rb }
+"#;
+    let env = env_of(&[("SHARED_SECRET", "s")]);
+    let config = load(yaml, dir.path(), &env).unwrap_or_else(|e| panic!("{e}"));
+    let a = oauth(imap(&config.inboxes[0].source));
+    let b = oauth(imap(&config.inboxes[1].source));
+    assert_eq!(
+        (a.client_id.as_str(), b.client_id.as_str()),
+        ("shared-client", "shared-client")
+    );
+    assert_eq!(b.client_secret.as_ref().unwrap().expose(), "s");
+    assert_eq!(
+        (a.refresh_token.expose(), b.refresh_token.expose()),
+        ("ra", "rb")
+    );
+
+    // Other unknown top-level keys stay errors.
+    let list = problems(&yaml.replace("x-google", "google"), dir.path(), &env);
+    assert!(has(&list, "google", "unknown field `google`"), "{list:#?}");
+}
+
+#[test]
 fn allowed_plaintext_hosts() {
     let dir = TempDir::new().unwrap();
     for host in ["localhost", "127.0.0.1", "127.3.2.1", "'::1'", "'[::1]'"] {
@@ -834,6 +873,48 @@ fn check_config_prints_a_summary_and_exits_0() {
         "{stdout}"
     );
     assert!(!stdout.contains("s3cr3t-value"));
+
+    // All providers: one line each, the disabled one marked, no secret shown.
+    put(dir.path(), "secrets/alice.token", "alice-refresh-000\n");
+    let full = put(dir.path(), "full.yaml", FULL);
+    let out = check_config(
+        &full,
+        &[
+            ("GOOGLE_CLIENT_SECRET", "g-secret-123"),
+            ("BOB_REFRESH", "bob-refresh-456"),
+            ("CAROL_PW", "carol-pw-789"),
+        ],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ok, 5 inboxes (1 disabled)"), "{stdout}");
+    let inbox_lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("inbox ")).collect();
+    assert_eq!(inbox_lines.len(), 5, "{stdout}");
+    assert!(
+        inbox_lines[1].contains("outlook.office365.com:993 tls")
+            && inbox_lines[1].contains("office365")
+    );
+    assert!(
+        inbox_lines[2].contains("mail.acme.example:1143 starttls")
+            && inbox_lines[2].contains("password (login)")
+    );
+    assert!(
+        inbox_lines[4].ends_with("(disabled)")
+            && inbox_lines[4].contains("127.0.0.1:10143 plaintext")
+    );
+    for secret in [
+        "g-secret-123",
+        "bob-refresh-456",
+        "carol-pw-789",
+        "alice-refresh-000",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} printed");
+    }
 
     let empty = put(dir.path(), "empty.yaml", "inboxes: []\n");
     let out = check_config(&empty, &[]);

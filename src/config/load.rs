@@ -83,6 +83,9 @@ fn sections(root: Value, text: &str, problems: &mut Problems) -> Sections {
             }
             Some("sync") => sections.sync = section(value, &[Step::Key("sync")], text, problems),
             Some("inboxes") => sections.inboxes = inboxes(value, text, problems),
+            // Extension keys (as in Docker Compose) hold YAML anchors for
+            // the inboxes to merge; they are not read otherwise.
+            Some(name) if name.starts_with("x-") => {}
             name => {
                 let expected = TOP_LEVEL.map(|k| format!("`{k}`")).join(", ");
                 let shown = name.map_or_else(|| format!("{key:?}"), str::to_owned);
