@@ -183,7 +183,7 @@ pub enum Source {
 /// A resolved IMAP connection (presets applied).
 #[derive(Debug, Clone)]
 pub struct ImapSettings {
-    /// Server host name.
+    /// Server host name or IP address (an IPv6 literal without brackets).
     pub host: String,
     /// Server port (default 993 with implicit TLS, 143 otherwise).
     pub port: u16,
@@ -308,7 +308,7 @@ pub struct Problem {
     /// Field path; empty for the document as a whole (YAML syntax, an
     /// unreadable file).
     pub path: String,
-    /// What is wrong. Never contains a secret value.
+    /// What is wrong. Never echoes the value of a secret field.
     pub message: String,
     /// Where in the file, when known (YAML syntax errors, and most of what
     /// the serde model refuses).

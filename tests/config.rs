@@ -528,7 +528,13 @@ fn allowed_plaintext_hosts() {
         let yaml = imap_inbox("    tls: none\n")
             .replace("host: mail.example.com", &format!("host: {host}"));
         let config = load(&yaml, dir.path(), &no_env).unwrap_or_else(|e| panic!("{host}: {e}"));
-        assert_eq!(imap(&config.inboxes[0].source).port, 143, "{host}");
+        let settings = imap(&config.inboxes[0].source);
+        assert_eq!(settings.port, 143, "{host}");
+        assert_eq!(
+            settings.host,
+            host.trim_matches(['\'', '[', ']']),
+            "kept bare"
+        );
     }
     let forced = imap_inbox("    tls: none\n    allow_plaintext_remote: true\n");
     let config = load(&forced, dir.path(), &no_env).unwrap();

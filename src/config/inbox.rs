@@ -163,7 +163,8 @@ fn imap(
     };
     let preset = presets::preset(provider, tenant);
     let host = match (model.host.as_deref(), &preset) {
-        (Some(host), _) => host.to_owned(),
+        // An IPv6 literal is kept bare; brackets belong to URLs, not hosts.
+        (Some(host), _) => unbracket(host).to_owned(),
         (None, Some(preset)) => preset.host.to_owned(),
         (None, None) => {
             problems.push(format!("{at}.host"), "missing: provider imap needs a host");
@@ -185,8 +186,8 @@ fn imap(
     let port = match (model.port, &preset) {
         (Some(port), _) => port,
         // The preset's port belongs to its TLS mode: with tls overridden,
-        // take the standard port of the mode chosen (RFC 8314 §7: 993 for
-        // implicit TLS; RFC 3501: 143 otherwise).
+        // take the standard port of the mode chosen (993 for implicit TLS,
+        // RFC 8314; 143 otherwise, RFC 3501).
         (None, Some(preset)) if preset.tls == tls => preset.port,
         (None, _) => default_port(tls),
     };
@@ -364,13 +365,17 @@ fn is_tenant(tenant: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
 }
 
+/// `host` without the brackets of an IPv6 literal (`[::1]` → `::1`).
+fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 /// A DNS name (one trailing dot allowed) or an IP literal (IPv6 with or
 /// without brackets).
 fn is_host(host: &str) -> bool {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let bare = unbracket(host);
     if bare.parse::<IpAddr>().is_ok() {
         return true;
     }
@@ -390,10 +395,7 @@ fn is_host(host: &str) -> bool {
 /// and ::1 (RFC 6761 §6.3, RFC 1122 §3.2.1.3, RFC 4291 §2.5.3), also as an
 /// IPv4-mapped IPv6 address.
 pub(crate) fn is_loopback(host: &str) -> bool {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let bare = unbracket(host);
     let lower = bare.to_ascii_lowercase();
     if lower == "localhost" || lower == "localhost." {
         return true;
