@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and the commands.
 
+mod check_config;
 mod classify;
 
 use std::process::ExitCode;
@@ -18,10 +19,13 @@ struct Cli {
 enum Command {
     /// Analyse message files offline and print one report per message.
     Classify(classify::Args),
+    /// Validate a configuration file and print what it configures.
+    CheckConfig(check_config::Args),
 }
 
 /// Parses the arguments and runs the command; returns the process exit code
-/// (0 success, 1 some input could not be read, 2 usage error).
+/// (0 success, 1 some input could not be read, 2 usage error or invalid
+/// configuration).
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -33,5 +37,6 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Classify(args) => classify::run(args),
+        Command::CheckConfig(args) => check_config::run(args),
     }
 }

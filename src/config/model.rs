@@ -1,0 +1,285 @@
+//! The YAML model: what the file may say, as serde reads it. Nearly every
+//! field is optional here so that a missing required field is reported by
+//! validation with its path, next to every other problem, instead of stopping
+//! deserialization at the first one. Defaults and presets are applied when the
+//! model is resolved into the types of [`crate::config`].
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::duration::DurationValue;
+
+/// `store:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as { kind: sqlite, path: rebound.db }"
+)]
+pub(crate) struct StoreModel {
+    #[serde(default)]
+    pub kind: StoreKind,
+    pub path: Option<String>,
+}
+
+/// `store.kind`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum StoreKind {
+    #[default]
+    Sqlite,
+}
+
+/// `callback:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as { kind: stdout } or { kind: file, path: events.jsonl }"
+)]
+pub(crate) struct CallbackModel {
+    #[serde(default)]
+    pub kind: CallbackKind,
+    pub path: Option<String>,
+}
+
+/// `callback.kind`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CallbackKind {
+    #[default]
+    Stdout,
+    File,
+}
+
+/// `sync:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of sync settings")]
+pub(crate) struct SyncModel {
+    pub max_message_bytes: Option<u64>,
+    pub idle_renew: Option<DurationValue>,
+    pub backoff_initial: Option<DurationValue>,
+    pub backoff_max: Option<DurationValue>,
+    pub login_interval: Option<DurationValue>,
+    pub sent_backfill: Option<DurationValue>,
+    pub shutdown_grace: Option<DurationValue>,
+}
+
+/// One entry of `inboxes:`. Holds the fields of every provider; validation
+/// says which ones a provider does not take.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an inbox: a mapping with id, account, provider and its settings"
+)]
+pub(crate) struct InboxModel {
+    pub id: Option<String>,
+    pub account: Option<String>,
+    pub provider: Option<ProviderModel>,
+    pub enabled: Option<bool>,
+    pub username: Option<String>,
+    pub address: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: Option<TlsModel>,
+    pub ca_file: Option<String>,
+    pub allow_plaintext_remote: Option<bool>,
+    pub connect_timeout: Option<DurationValue>,
+    pub tenant: Option<String>,
+    pub auth: Option<AuthModel>,
+    pub folders: Option<FoldersModel>,
+    pub sent: Option<String>,
+    pub track_sent_folder: Option<bool>,
+    pub poll_interval: Option<DurationValue>,
+    pub idle: Option<bool>,
+    pub backfill: Option<DurationValue>,
+    pub path: Option<String>,
+}
+
+/// `inboxes[].provider`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ProviderModel {
+    Gmail,
+    Office365,
+    Imap,
+    Maildir,
+}
+
+/// `inboxes[].tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TlsModel {
+    Implicit,
+    Starttls,
+    None,
+}
+
+/// `inboxes[].auth`: the fields of both kinds; validation checks which ones
+/// the chosen kind takes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as { kind: password, password: \"${IMAP_PASSWORD}\" }"
+)]
+pub(crate) struct AuthModel {
+    pub kind: Option<AuthKind>,
+    pub mechanism: Option<MechanismModel>,
+    pub password: Option<SecretText>,
+    pub password_file: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretText>,
+    pub client_secret_file: Option<String>,
+    pub refresh_token: Option<SecretText>,
+    pub refresh_token_file: Option<String>,
+    pub token_url: Option<String>,
+    pub scopes: Option<Vec<String>>,
+}
+
+/// `inboxes[].auth.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AuthKind {
+    Password,
+    Oauth2,
+}
+
+/// `inboxes[].auth.mechanism`: SASL names, accepted in either case since
+/// they are conventionally written in capitals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum MechanismModel {
+    #[serde(alias = "PLAIN")]
+    Plain,
+    #[serde(alias = "LOGIN")]
+    Login,
+    #[serde(alias = "XOAUTH2")]
+    Xoauth2,
+    #[serde(alias = "OAUTHBEARER")]
+    Oauthbearer,
+}
+
+/// A secret as written in the file. Only strings are accepted, and a wrong
+/// type is reported without echoing the value (serde's own message would
+/// print it).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SecretText(pub String);
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SecretVisitor;
+        impl Visitor<'_> for SecretVisitor {
+            type Value = SecretText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<SecretText, E> {
+                Ok(SecretText(text.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, text: String) -> Result<SecretText, E> {
+                Ok(SecretText(text))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<SecretText, E> {
+                Err(not_a_string())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<SecretText, E> {
+                Err(not_a_string())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<SecretText, E> {
+                Err(not_a_string())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<SecretText, E> {
+                Err(not_a_string())
+            }
+        }
+        fn not_a_string<E: de::Error>() -> E {
+            E::custom("a secret must be a string: put it in quotes")
+        }
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+/// `inboxes[].folders`: a list of watched folders, or a mapping with `watch`
+/// and `sent`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FoldersModel {
+    /// `folders: [INBOX, "\\Junk"]`.
+    List(Vec<String>),
+    /// `folders: { watch: [...], sent: "\\Sent" }`.
+    Map(FoldersMap),
+}
+
+/// The mapping form of `folders`.
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping with `watch` and `sent`")]
+pub(crate) struct FoldersMap {
+    pub watch: Option<Vec<String>>,
+    pub sent: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for FoldersModel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FoldersVisitor;
+        impl<'de> Visitor<'de> for FoldersVisitor {
+            type Value = FoldersModel;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of folders, or a mapping with `watch` and `sent`")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<FoldersModel, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(FoldersModel::List)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FoldersModel, A::Error> {
+                FoldersMap::deserialize(MapAccessDeserializer::new(map)).map(FoldersModel::Map)
+            }
+        }
+        deserializer.deserialize_any(FoldersVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_take_both_shapes() {
+        let list: FoldersModel = serde_yaml::from_str("[INBOX, '\\Junk']").unwrap();
+        assert_eq!(
+            list,
+            FoldersModel::List(vec!["INBOX".into(), "\\Junk".into()])
+        );
+        let map: FoldersModel = serde_yaml::from_str("{watch: [INBOX], sent: Sent}").unwrap();
+        assert_eq!(
+            map,
+            FoldersModel::Map(FoldersMap {
+                watch: Some(vec!["INBOX".into()]),
+                sent: Some("Sent".into())
+            })
+        );
+        let err = serde_yaml::from_str::<FoldersModel>("{wach: [INBOX]}").unwrap_err();
+        assert!(err.to_string().contains("unknown field `wach`"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_not_echoed() {
+        let err = serde_yaml::from_str::<SecretText>("918273645")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("918273645"), "{err}");
+        assert!(err.contains("must be a string"), "{err}");
+        assert_eq!(format!("{:?}", SecretText("hunter2".into())), "[redacted]");
+    }
+
+    #[test]
+    fn mechanisms_in_either_case() {
+        let upper: MechanismModel = serde_yaml::from_str("XOAUTH2").unwrap();
+        let lower: MechanismModel = serde_yaml::from_str("xoauth2").unwrap();
+        assert_eq!(upper, lower);
+    }
+}

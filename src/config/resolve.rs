@@ -1,0 +1,198 @@
+//! From the YAML model to the resolved types: defaults, relative paths,
+//! and the checks that span the whole file (unique inbox ids). Inboxes are
+//! resolved in [`super::inbox`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::load::Sections;
+use super::model::{CallbackKind, CallbackModel, StoreKind, StoreModel, SyncModel};
+use super::{CallbackConfig, Config, Location, Problem, StoreConfig, SyncConfig, inbox};
+
+/// Default `sync.max_message_bytes`: 10 MiB, the analysis core's own cap.
+pub(crate) const DEFAULT_MAX_MESSAGE_BYTES: u64 = 10 * 1024 * 1024;
+/// RFC 2177 §3: servers may log a client out after 30 minutes of
+/// inactivity, so IDLE must be re-issued at least every 29 minutes.
+const IDLE_RENEW_LIMIT: Duration = Duration::from_secs(29 * 60);
+
+/// The problems found so far. Only the first problem at a path is kept: a
+/// later one at the same field is a consequence (an unexpanded `${VAR}`
+/// that then fails a format check, say).
+#[derive(Debug, Default)]
+pub(crate) struct Problems(Vec<Problem>);
+
+impl Problems {
+    /// Records a problem at `path`.
+    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push_at(path, message, None);
+    }
+
+    /// Records a problem at `path` with its position in the file.
+    pub(crate) fn push_at(
+        &mut self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        location: Option<Location>,
+    ) {
+        let path = path.into();
+        if self.0.iter().all(|p| p.path != path) {
+            self.0.push(Problem {
+                path,
+                message: message.into(),
+                location,
+            });
+        }
+    }
+
+    /// The problems grouped as the file is: the document, store, callback,
+    /// sync, each inbox in turn, then unknown top-level fields; in the order
+    /// found within a group.
+    pub(crate) fn into_vec(mut self) -> Vec<Problem> {
+        self.0.sort_by_key(|p| group(&p.path));
+        self.0
+    }
+}
+
+/// The sort key of [`Problems::into_vec`].
+fn group(path: &str) -> (u8, usize) {
+    let section = path.split(['.', '[']).next().unwrap_or("");
+    let rank = match section {
+        "" => 0,
+        "store" => 1,
+        "callback" => 2,
+        "sync" => 3,
+        "inboxes" => 4,
+        _ => 5,
+    };
+    let index = path
+        .strip_prefix("inboxes[")
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (rank, index)
+}
+
+/// Resolves every section; problems are recorded and the returned value is
+/// only meaningful when there are none.
+pub(crate) fn config(sections: Sections, base_dir: &Path, problems: &mut Problems) -> Config {
+    let store = store(sections.store, base_dir, problems);
+    let callback = callback(sections.callback, base_dir, problems);
+    let sync = sync(&sections.sync, problems);
+    let mut inboxes = Vec::with_capacity(sections.inboxes.len());
+    let mut first_index_of_id: HashMap<String, usize> = HashMap::new();
+    for (index, model) in sections.inboxes {
+        // Checked on the model so that a duplicate is found even when the
+        // inbox has other problems.
+        if let Some(id) = model.id.as_deref().filter(|id| !id.is_empty()) {
+            match first_index_of_id.get(id) {
+                Some(first) => problems.push(
+                    format!("inboxes[{index}].id"),
+                    format!("duplicate id \"{id}\" (also inboxes[{first}])"),
+                ),
+                None => {
+                    first_index_of_id.insert(id.to_owned(), index);
+                }
+            }
+        }
+        if let Some(inbox) = inbox::resolve(model, index, base_dir, problems) {
+            inboxes.push(inbox);
+        }
+    }
+    Config {
+        store,
+        sync,
+        callback,
+        inboxes,
+    }
+}
+
+fn store(model: StoreModel, base_dir: &Path, problems: &mut Problems) -> StoreConfig {
+    match model.kind {
+        StoreKind::Sqlite => StoreConfig::Sqlite {
+            path: file_path(model.path.as_deref(), "store.path", base_dir, problems)
+                .unwrap_or_else(|| base_dir.join("rebound.db")),
+        },
+    }
+}
+
+fn callback(model: CallbackModel, base_dir: &Path, problems: &mut Problems) -> CallbackConfig {
+    match model.kind {
+        CallbackKind::Stdout => {
+            if model.path.is_some() {
+                problems.push("callback.path", "only kind file takes a path");
+            }
+            CallbackConfig::Stdout
+        }
+        CallbackKind::File => {
+            match file_path(model.path.as_deref(), "callback.path", base_dir, problems) {
+                Some(path) => CallbackConfig::File { path },
+                None => {
+                    if model.path.is_none() {
+                        problems.push("callback.path", "missing: kind file needs a path");
+                    }
+                    CallbackConfig::Stdout
+                }
+            }
+        }
+    }
+}
+
+fn sync(model: &SyncModel, problems: &mut Problems) -> SyncConfig {
+    let max_message_bytes = model.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+    if max_message_bytes == 0 {
+        problems.push("sync.max_message_bytes", "must be greater than 0");
+    }
+    let max_message_bytes = usize::try_from(max_message_bytes).unwrap_or_else(|_| {
+        problems.push("sync.max_message_bytes", "too large for this machine");
+        usize::MAX
+    });
+    let get = |field: Option<super::duration::DurationValue>, default: u64| {
+        field.map_or(Duration::from_secs(default), |d| d.0)
+    };
+    let config = SyncConfig {
+        max_message_bytes,
+        idle_renew: get(model.idle_renew, 20 * 60),
+        backoff_initial: get(model.backoff_initial, 1),
+        backoff_max: get(model.backoff_max, 5 * 60),
+        login_interval: get(model.login_interval, 10),
+        sent_backfill: get(model.sent_backfill, 30 * 86_400),
+        shutdown_grace: get(model.shutdown_grace, 10),
+    };
+    if config.idle_renew.is_zero() {
+        problems.push("sync.idle_renew", "must be greater than 0");
+    } else if config.idle_renew >= IDLE_RENEW_LIMIT {
+        problems.push(
+            "sync.idle_renew",
+            "must be under 29m: RFC 2177 asks clients to re-issue IDLE at least every 29 minutes",
+        );
+    }
+    if config.backoff_initial.is_zero() {
+        problems.push("sync.backoff_initial", "must be greater than 0");
+    }
+    if config.backoff_max < config.backoff_initial {
+        problems.push(
+            "sync.backoff_max",
+            "must not be shorter than sync.backoff_initial",
+        );
+    }
+    config
+}
+
+/// A path from the file: relative paths are taken from the configuration
+/// file's directory, so the service does not depend on its working directory.
+/// Whether the file exists is not checked here: that is the user's business
+/// (the source or the store reports it when it starts).
+pub(crate) fn file_path(
+    value: Option<&str>,
+    path: &str,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<PathBuf> {
+    let value = value?;
+    if value.trim().is_empty() {
+        problems.push(path, "is empty");
+        return None;
+    }
+    Some(base_dir.join(value))
+}
