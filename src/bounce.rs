@@ -78,6 +78,7 @@ static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
         .header_address(HeaderName::From)
         .header_address(HeaderName::To)
         .header_address(HeaderName::Cc)
+        .header_address(HeaderName::Bcc)
         .header_raw(HeaderName::Received)
         .header_raw(HeaderName::ReturnPath)
 });

@@ -2,6 +2,7 @@
 
 mod check_config;
 mod classify;
+mod run;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ enum Command {
     Classify(classify::Args),
     /// Validate a configuration file and print what it configures.
     CheckConfig(check_config::Args),
+    /// Sync the configured inboxes and hand on every notice found.
+    Run(run::Args),
 }
 
 /// Parses the arguments and runs the command; returns the process exit code
@@ -38,5 +41,6 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Classify(args) => classify::run(args),
         Command::CheckConfig(args) => check_config::run(args),
+        Command::Run(args) => run::run(args),
     }
 }

@@ -41,11 +41,17 @@ pub mod bounce;
 #[cfg(feature = "service")]
 pub mod config;
 #[cfg(feature = "service")]
+pub mod maildir;
+#[cfg(feature = "service")]
 pub mod oauth;
+#[cfg(feature = "service")]
+pub mod sink;
 #[cfg(feature = "service")]
 pub mod source;
 #[cfg(feature = "service")]
 pub mod store;
+#[cfg(feature = "service")]
+pub mod sync;
 
 #[cfg(feature = "service")]
 pub mod cli;

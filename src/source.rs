@@ -68,6 +68,10 @@ pub struct Envelope {
     pub date: Option<String>,
     /// The first `From:` address.
     pub from: Option<String>,
+    /// Every To, Cc and Bcc address (Sent-folder tracking needs them).
+    pub recipients: Vec<String>,
+    /// The decoded Subject.
+    pub subject: Option<String>,
     /// `Message-ID`, without angle brackets.
     pub message_id: Option<String>,
     /// `In-Reply-To` ids, without angle brackets.
@@ -78,6 +82,8 @@ pub struct Envelope {
     pub size: u64,
     /// Whether the pre-filter picked it as a candidate notice.
     pub candidate: bool,
+    /// Where a local source keeps it (Maildir: the file path); `None` for IMAP.
+    pub location: Option<String>,
 }
 
 /// A candidate notice, fetched whole and analysed.

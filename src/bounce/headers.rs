@@ -75,7 +75,7 @@ fn is_plausible(address: &str) -> bool {
     !address.is_empty() && !address.starts_with('@') && !address.ends_with('@')
 }
 
-fn all_addresses(addr: Option<&Address<'_>>) -> Vec<String> {
+pub fn all_addresses(addr: Option<&Address<'_>>) -> Vec<String> {
     let Some(addr) = addr else {
         return Vec::new();
     };

@@ -9,7 +9,8 @@
 //! headers, or a known notification sender. The structure stands in for the
 //! analysis' byte search for report content types in the body.
 
-use super::{PARSER, input, is_head_candidate, mime};
+use super::report::MessageInfo;
+use super::{PARSER, headers, input, is_head_candidate, mime};
 
 /// Whether a message whose header block is `header_block` and whose MIME
 /// parts have the content types `content_types` (`type/subtype`, any case,
@@ -22,9 +23,51 @@ use super::{PARSER, input, is_head_candidate, mime};
 /// let head = b"From: Bob <bob@example.com>\r\nSubject: lunch?\r\n\r\n";
 /// assert!(!prefilter::is_candidate(head, ["text/plain"]));
 /// ```
+/// Headers that do not parse at all are candidates: the full analysis decides.
 pub fn is_candidate<'a>(
     header_block: &[u8],
     content_types: impl IntoIterator<Item = &'a str>,
+) -> bool {
+    inspect(header_block, content_types).candidate
+}
+
+/// What the first fetch step learns of a message from its header block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Head {
+    /// Whether the message may be a notice (see [`is_candidate`]).
+    pub candidate: bool,
+    /// Its own Message-ID, In-Reply-To, References, From, Subject and Date.
+    pub info: MessageInfo,
+    /// Every To, Cc and Bcc address (lower-cased; at most 100 per header),
+    /// which tracking of sent mail needs.
+    pub recipients: Vec<String>,
+}
+
+/// [`is_candidate`] plus the message's own headers, from one header parse.
+pub fn inspect<'a>(header_block: &[u8], content_types: impl IntoIterator<Item = &'a str>) -> Head {
+    let (repaired, _) = input::prepare(header_block, usize::MAX);
+    let parsed = PARSER.parse_headers(&repaired);
+    let (info, recipients) = match &parsed {
+        Some(head) => {
+            let mut recipients = headers::all_addresses(head.to());
+            recipients.extend(headers::all_addresses(head.cc()));
+            recipients.extend(headers::all_addresses(head.bcc()));
+            (headers::message_info(head), recipients)
+        }
+        None => (MessageInfo::default(), Vec::new()),
+    };
+    let candidate = report_type_or_head(&repaired, content_types, parsed.as_ref());
+    Head {
+        candidate,
+        info,
+        recipients,
+    }
+}
+
+fn report_type_or_head<'a>(
+    header_block: &[u8],
+    content_types: impl IntoIterator<Item = &'a str>,
+    parsed: Option<&mail_parser::Message<'_>>,
 ) -> bool {
     if content_types
         .into_iter()
@@ -37,10 +80,9 @@ pub fn is_candidate<'a>(
         return true;
     }
     // Lone CRs (old Mac mail, some gateways) hide every header from the
-    // parser; repair them as the full analysis does.
-    let (header_block, _) = input::prepare(header_block, usize::MAX);
-    match PARSER.parse_headers(&header_block) {
-        Some(head) => is_head_candidate(&head),
+    // parser: `inspect` repairs them as the full analysis does.
+    match parsed {
+        Some(head) => is_head_candidate(head),
         // Headers that do not parse at all: let the full analysis decide.
         None => true,
     }

@@ -1,0 +1,214 @@
+//! `rebound run`: sync every configured inbox and hand on what is found.
+//!
+//! `--once` syncs every inbox until it is caught up and exits (what the demo,
+//! the tests and the benchmarks use); without it the inboxes are watched
+//! until SIGINT/SIGTERM, then stopped gracefully.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{CallbackConfig, Config, StoreConfig};
+use crate::sink::Sink;
+use crate::store::SqliteStore;
+use crate::sync::{InboxOutcome, Mode, Supervisor};
+
+/// Arguments of `rebound run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The configuration file.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "config.example.yaml"
+    )]
+    config: PathBuf,
+    /// Sync every inbox until caught up, then exit.
+    #[arg(long)]
+    once: bool,
+    /// On a folder's first sync, start this far back instead of "now" (e.g. 30d, 12h).
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    since: Option<Duration>,
+    /// Never show progress bars (they only appear on a terminal anyway).
+    #[arg(long)]
+    no_progress: bool,
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Parses `30d`, `12h`, `45m`, `90s` or plain seconds.
+fn parse_age(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not an age like 30d, 12h, 45m or 90s"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use d, h, m or s)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Runs the command; exit 0 when every inbox synced, 1 when one failed, 2 on
+/// a configuration problem.
+pub fn run(args: Args) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("rebound run: {} is not valid:", args.config.display());
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(args.log_format, args.once);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("rebound run: cannot start the runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run_async(args, config)) {
+        Ok(outcomes) => {
+            if outcomes.iter().any(|o| o.error.is_some()) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(err) => {
+            eprintln!("rebound run: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_async(args: Args, config: Config) -> anyhow::Result<Vec<InboxOutcome>> {
+    let store = match &config.store {
+        StoreConfig::Sqlite { path } => SqliteStore::open(path)
+            .await
+            .with_context(|| format!("opening the store {}", path.display()))?,
+    };
+    let sink = match &config.callback {
+        CallbackConfig::Stdout => Sink::Stdout,
+        CallbackConfig::File { path } => Sink::file(path)?,
+    };
+    let store_location = match &config.store {
+        StoreConfig::Sqlite { path } => path.display().to_string(),
+    };
+    let mode = Mode {
+        once: args.once,
+        backfill: args.since,
+        progress: !args.no_progress && std::io::stderr().is_terminal(),
+    };
+    let store = Arc::new(store);
+    let supervisor = Supervisor::new(Arc::new(config), store.clone(), sink);
+    let stop = CancellationToken::new();
+    let signals = tokio::spawn(stop_on_signal(stop.clone()));
+    let outcomes = supervisor.run(mode, stop.clone()).await;
+    signals.abort();
+    let _ = signals.await;
+    store.close().await;
+    summarise(&outcomes, args.once, &store_location);
+    Ok(outcomes)
+}
+
+/// Cancels `stop` on SIGINT or SIGTERM.
+async fn stop_on_signal(stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            stop.cancel();
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+    stop.cancel();
+}
+
+/// One line per inbox on standard error (standard output carries findings).
+fn summarise(outcomes: &[InboxOutcome], once: bool, store: &str) {
+    for o in outcomes {
+        let state = o.state.map_or("-", |s| s.as_str());
+        match &o.error {
+            Some(err) => eprintln!("inbox {}: {state}: {err}", o.inbox),
+            None => eprintln!(
+                "inbox {}: {} new messages, {} analysed whole, {} findings ({} already handed on)",
+                o.inbox, o.messages, o.candidates, o.findings, o.duplicates
+            ),
+        }
+    }
+    if once
+        && outcomes
+            .iter()
+            .all(|o| o.error.is_none() && o.findings == 0)
+    {
+        eprintln!(
+            "nothing new since the last run (state is kept in {store}; delete it to replay everything)"
+        );
+    }
+}
+
+fn init_logging(format: LogFormat, once: bool) {
+    let default = if once { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_parse() {
+        assert_eq!(parse_age("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_age("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_age("3w").is_err());
+        assert!(parse_age("d").is_err());
+    }
+}

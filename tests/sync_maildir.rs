@@ -1,0 +1,228 @@
+//! The `maildir` provider end to end: the bundled demo Maildir synced by the
+//! real supervisor into a real SQLite store, findings collected from the
+//! in-process sink.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rebound::config::Config;
+use rebound::sink::{Batch, Sink};
+use rebound::source::FolderRole;
+use rebound::store::{HealthState, SqliteStore, Store};
+use rebound::sync::{InboxOutcome, Mode, Supervisor};
+use tokio_util::sync::CancellationToken;
+
+fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/maildir")
+}
+
+/// Copies a directory tree (hidden entries included).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every file of a tree with its bytes.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.insert(entry.path(), std::fs::read(entry.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn config(dir: &Path) -> Config {
+    let yaml = "store: { kind: sqlite, path: state.db }\n\
+                inboxes:\n\
+                \x20 - id: demo\n\
+                \x20   account: demo\n\
+                \x20   provider: maildir\n\
+                \x20   path: maildir\n";
+    Config::from_yaml_str(yaml, dir, &|_| None).unwrap()
+}
+
+async fn run_once(config: &Config, store: &Arc<SqliteStore>) -> (Vec<InboxOutcome>, Vec<Batch>) {
+    let (sink, mut rx) = Sink::channel();
+    let supervisor = Supervisor::new(Arc::new(config.clone()), store.clone(), sink);
+    let mode = Mode {
+        once: true,
+        ..Mode::default()
+    };
+    let outcomes = supervisor.run(mode, CancellationToken::new()).await;
+    drop(supervisor);
+    let mut batches = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        batches.push(batch);
+    }
+    (outcomes, batches)
+}
+
+#[tokio::test]
+async fn demo_maildir_is_synced_once_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&demo_dir(), &dir.path().join("maildir"));
+    let before = snapshot(&dir.path().join("maildir"));
+    let config = config(dir.path());
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap(),
+    );
+
+    let (outcomes, batches) = run_once(&config, &store).await;
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].error, None, "{outcomes:?}");
+    let findings: Vec<_> = batches.iter().flat_map(|b| &b.findings).collect();
+    let envelopes: Vec<_> = batches.iter().flat_map(|b| &b.envelopes).collect();
+    // 9 INBOX messages, 1 in Junk, 1 in Sent.
+    assert_eq!(envelopes.len(), 11, "{envelopes:#?}");
+    let verdicts: Vec<_> = findings
+        .iter()
+        .map(|f| {
+            (
+                f.envelope.folder.as_str(),
+                format!("{:?}", f.report.verdict),
+            )
+        })
+        .collect();
+    // Five bounces, an auto-reply and a complaint in INBOX; a bounce in Junk.
+    assert_eq!(findings.len(), 8, "{verdicts:?}");
+    assert_eq!(
+        verdicts.iter().filter(|(_, v)| v == "Bounce").count(),
+        6,
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts.contains(&("Junk", "Bounce".to_string())),
+        "{verdicts:?}"
+    );
+    let sent: Vec<_> = envelopes
+        .iter()
+        .filter(|e| e.role == FolderRole::Sent)
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].recipients, vec!["bob@example.net".to_string()]);
+    assert!(!sent[0].candidate, "Sent mail is tracked, never analysed");
+    assert!(findings.iter().all(|f| f.identity.starts_with("msg_")));
+
+    // A second run hands nothing on again.
+    let (outcomes, batches) = run_once(&config, &store).await;
+    assert_eq!(outcomes[0].error, None);
+    let again: usize = batches.iter().map(|b| b.findings.len()).sum();
+    assert_eq!(again, 0, "a finding was handed on twice");
+
+    // A new notice is seen on the next run.
+    let new = dir.path().join("maildir/new/1999999999.M1P1.test");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dsn/postfix_null_mx.eml"),
+        &new,
+    )
+    .unwrap();
+    let (_, batches) = run_once(&config, &store).await;
+    let third: Vec<_> = batches.iter().flat_map(|b| &b.findings).collect();
+    assert_eq!(third.len(), 1);
+    assert_eq!(
+        third[0].envelope.location.as_deref(),
+        Some(&*new.display().to_string())
+    );
+    std::fs::remove_file(&new).unwrap();
+
+    // Read-only: every file is as it was.
+    assert_eq!(snapshot(&dir.path().join("maildir")), before);
+    let health = store.health().await.unwrap();
+    assert_eq!(health.len(), 1);
+    assert_eq!(health[0].state, HealthState::Idle);
+}
+
+#[tokio::test]
+async fn hostile_files_do_not_stop_the_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    std::fs::write(root.join("new/1.empty"), b"").unwrap();
+    std::fs::write(
+        root.join("new/2.garbage"),
+        (0..=255u8).cycle().take(70_000).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut huge =
+        b"From: MAILER-DAEMON@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n\r\n"
+            .to_vec();
+    huge.resize(12 * 1024 * 1024, b'x');
+    std::fs::write(root.join("new/3.huge"), &huge).unwrap();
+    std::fs::write(
+        root.join("new/4.bounce"),
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/dsn/postfix_user_unknown.eml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let config = config(dir.path());
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap(),
+    );
+    let (outcomes, batches) = run_once(&config, &store).await;
+    assert_eq!(outcomes[0].error, None, "{outcomes:?}");
+    let envelopes: usize = batches.iter().map(|b| b.envelopes.len()).sum();
+    assert_eq!(envelopes, 4);
+    let findings: Vec<_> = batches.iter().flat_map(|b| &b.findings).collect();
+    assert!(findings.iter().any(|f| {
+        f.report
+            .recipients
+            .iter()
+            .any(|r| r.address == "bob@example.net")
+    }));
+    let huge_finding = findings.iter().find(|f| {
+        f.envelope
+            .location
+            .as_deref()
+            .is_some_and(|l| l.ends_with("3.huge"))
+    });
+    if let Some(f) = huge_finding {
+        assert!(
+            f.report.truncated,
+            "a message over the cap is marked truncated"
+        );
+        assert!(f.raw.len() <= 10 * 1024 * 1024 + 1);
+    }
+}
+
+#[tokio::test]
+async fn a_missing_maildir_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap(),
+    );
+    let (outcomes, _) = run_once(&config, &store).await;
+    let err = outcomes[0].error.as_deref().unwrap_or_default();
+    assert!(
+        err.contains("is not a Maildir") && err.contains("does not exist"),
+        "{err}"
+    );
+}
