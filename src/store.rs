@@ -183,18 +183,24 @@ pub trait Store: Send + Sync + 'static {
         inbox: &str,
     ) -> impl Future<Output = Result<Vec<(String, Checkpoint)>, Error>> + Send;
 
-    /// The rotated OAuth2 refresh token stored for an inbox (wins over the
-    /// config's once present).
+    /// The rotated OAuth2 refresh token stored for an inbox, when it was
+    /// rotated from the refresh token the config holds now: `origin` is a
+    /// fingerprint of the config's token. A stored token wins over the
+    /// config's; once an operator re-authorises and puts a new token in the
+    /// config, its fingerprint differs and the stale rotation is ignored.
     fn refresh_token(
         &self,
         inbox: &str,
+        origin: &str,
     ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
 
-    /// Stores a rotated OAuth2 refresh token.
+    /// Stores a rotated OAuth2 refresh token with the fingerprint of the
+    /// config token it descends from.
     fn set_refresh_token(
         &self,
         inbox: &str,
         token: &str,
+        origin: &str,
         now: i64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }

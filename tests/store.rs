@@ -56,7 +56,10 @@ async fn reopening_keeps_everything() {
         .set_health(&health("acme", HealthState::Idle, None, 5))
         .await
         .unwrap();
-    store.set_refresh_token("acme", "rotated", 5).await.unwrap();
+    store
+        .set_refresh_token("acme", "rotated", "o1", 5)
+        .await
+        .unwrap();
     store.close().await;
     assert!(
         matches!(
@@ -80,7 +83,7 @@ async fn reopening_keeps_everything() {
         vec![health("acme", HealthState::Idle, None, 5)]
     );
     assert_eq!(
-        store.refresh_token("acme").await.unwrap().as_deref(),
+        store.refresh_token("acme", "o1").await.unwrap().as_deref(),
         Some("rotated")
     );
     store.close().await;

@@ -42,8 +42,11 @@ CREATE TABLE inbox_health (
 );
 
 -- Rotated OAuth2 refresh tokens (they win over the config's once present).
+-- `origin` fingerprints the config token they descend from: a new token put
+-- in the config after re-authorisation makes the stored one stale.
 CREATE TABLE oauth_tokens (
     inbox         TEXT   NOT NULL PRIMARY KEY,
     refresh_token TEXT   NOT NULL,
+    origin        TEXT   NOT NULL,
     updated_at    BIGINT NOT NULL
 );

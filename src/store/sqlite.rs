@@ -22,7 +22,8 @@
 //! - `findings(inbox, identity, folder, uidvalidity, uid, verdict,
 //!   raw_sha256, found_at)`, primary key (inbox, identity).
 //! - `inbox_health(inbox PK, state, last_error, since, updated_at)`.
-//! - `oauth_tokens(inbox PK, refresh_token, updated_at)`.
+//! - `oauth_tokens(inbox PK, refresh_token, origin, updated_at)`; `origin` fingerprints the
+//!   config token the stored one was rotated from.
 //!
 //! u32 values (UIDVALIDITY, UIDs) are stored as 64-bit integers and checked
 //! on the way back; times are Unix seconds. The SQL uses `$N` placeholders
@@ -345,23 +346,32 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn refresh_token(&self, inbox: &str) -> Result<Option<String>, Error> {
-        Ok(
-            sqlx::query_scalar("SELECT refresh_token FROM oauth_tokens WHERE inbox = $1")
-                .bind(inbox)
-                .fetch_optional(&self.pool)
-                .await?,
+    async fn refresh_token(&self, inbox: &str, origin: &str) -> Result<Option<String>, Error> {
+        Ok(sqlx::query_scalar(
+            "SELECT refresh_token FROM oauth_tokens WHERE inbox = $1 AND origin = $2",
         )
+        .bind(inbox)
+        .bind(origin)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
-    async fn set_refresh_token(&self, inbox: &str, token: &str, now: i64) -> Result<(), Error> {
+    async fn set_refresh_token(
+        &self,
+        inbox: &str,
+        token: &str,
+        origin: &str,
+        now: i64,
+    ) -> Result<(), Error> {
         sqlx::query(
-            "INSERT INTO oauth_tokens (inbox, refresh_token, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (inbox) DO UPDATE SET \
-             refresh_token = excluded.refresh_token, updated_at = excluded.updated_at",
+            "INSERT INTO oauth_tokens (inbox, refresh_token, origin, updated_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (inbox) DO UPDATE SET refresh_token = excluded.refresh_token, \
+             origin = excluded.origin, updated_at = excluded.updated_at",
         )
         .bind(inbox)
         .bind(token)
+        .bind(origin)
         .bind(now)
         .execute(&self.pool)
         .await?;

@@ -155,7 +155,7 @@ impl<S: Store> Inbox<S> {
         let stored = self
             .shared
             .store
-            .refresh_token(&self.config.id)
+            .refresh_token(&self.config.id, &token_origin(&settings.refresh_token))
             .await
             .map_err(|e| e.to_string())?
             .map(Secret::new);
@@ -196,9 +196,13 @@ impl<S: Store> Inbox<S> {
         else {
             return;
         };
+        let Auth::OAuth2(settings) = &self.settings.auth else {
+            return;
+        };
+        let origin = token_origin(&settings.refresh_token);
         let store = &self.shared.store;
         if let Err(err) = store
-            .set_refresh_token(&self.config.id, rotated.expose(), unix_now())
+            .set_refresh_token(&self.config.id, rotated.expose(), &origin, unix_now())
             .await
         {
             tracing::error!(error = %err, "cannot persist the rotated OAuth2 refresh token");
@@ -412,6 +416,16 @@ impl<S: Store> Inbox<S> {
         bar.set_prefix(format!("{}/{folder}", self.config.id));
         Some(bar)
     }
+}
+
+/// The fingerprint of the config's refresh token (SHA-256, hex), which ties
+/// a stored rotation to it.
+fn token_origin(token: &Secret) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.expose().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn head(h: imap::Head) -> Head {

@@ -261,21 +261,32 @@ async fn health_reports_changes_only<S: Store>(store: &S) {
 }
 
 async fn refresh_tokens_round_trip<S: Store>(store: &S) {
-    assert_eq!(store.refresh_token("tok-a").await.unwrap(), None);
-    store.set_refresh_token("tok-a", "r1", 10).await.unwrap();
-    store.set_refresh_token("tok-b", "other", 10).await.unwrap();
+    assert_eq!(store.refresh_token("tok-a", "o1").await.unwrap(), None);
+    store
+        .set_refresh_token("tok-a", "r1", "o1", 10)
+        .await
+        .unwrap();
+    store
+        .set_refresh_token("tok-b", "other", "o1", 10)
+        .await
+        .unwrap();
+    // A token rotated from another config token is stale.
+    assert_eq!(store.refresh_token("tok-a", "o2").await.unwrap(), None);
     assert_eq!(
-        store.refresh_token("tok-a").await.unwrap().as_deref(),
+        store.refresh_token("tok-a", "o1").await.unwrap().as_deref(),
         Some("r1")
     );
     // Rotation replaces it.
-    store.set_refresh_token("tok-a", "r2", 20).await.unwrap();
+    store
+        .set_refresh_token("tok-a", "r2", "o1", 20)
+        .await
+        .unwrap();
     assert_eq!(
-        store.refresh_token("tok-a").await.unwrap().as_deref(),
+        store.refresh_token("tok-a", "o1").await.unwrap().as_deref(),
         Some("r2")
     );
     assert_eq!(
-        store.refresh_token("tok-b").await.unwrap().as_deref(),
+        store.refresh_token("tok-b", "o1").await.unwrap().as_deref(),
         Some("other")
     );
 }
