@@ -137,3 +137,497 @@ async fn harness_many_connections_and_bulk_append() {
     assert_eq!(uids.len(), 2_000);
     assert_eq!(uids.last().copied(), Some(2_000));
 }
+
+// ----------------------------------------------------------------- client ---
+
+use rebound::config::{ImapSettings, OAuthMechanism, PasswordMechanism, Secret, TlsMode};
+use rebound::imap::{Credentials, Error, IdleEnd, Session, Timeouts};
+use tokio_util::sync::CancellationToken;
+
+fn password(server: &Dovecot, user: &str, mechanism: PasswordMechanism) -> Credentials {
+    Credentials::Password {
+        username: user.into(),
+        password: Secret::new(server.password(user)),
+        mechanism,
+    }
+}
+
+fn quick() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(10),
+        command: Duration::from_secs(10),
+        done: Duration::from_secs(5),
+    }
+}
+
+async fn login(server: &Dovecot, settings: &ImapSettings) -> Session {
+    Session::connect_with(
+        settings,
+        &password(server, "alice", PasswordMechanism::Login),
+        quick(),
+    )
+    .await
+    .unwrap()
+}
+
+const DSN: &[u8] = b"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n\
+To: alice@example.com\r\n\
+Subject: Undelivered Mail Returned to Sender\r\n\
+Message-ID: <dsn-1@mx.example.net>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\
+\r\n\
+--b1\r\n\
+Content-Type: text/plain; charset=us-ascii\r\n\
+\r\n\
+Your message could not be delivered.\r\n\
+--b1\r\n\
+Content-Type: message/delivery-status\r\n\
+\r\n\
+Reporting-MTA: dns; mx.example.net\r\n\
+\r\n\
+Final-Recipient: rfc822; nobody@example.org\r\n\
+Action: failed\r\n\
+Status: 5.1.1\r\n\
+\r\n\
+--b1\r\n\
+Content-Type: message/rfc822\r\n\
+\r\n\
+From: alice@example.com\r\n\
+To: nobody@example.org\r\n\
+Subject: offer\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/alternative; boundary=\"b2\"\r\n\
+\r\n\
+--b2\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+hi\r\n\
+--b2\r\n\
+Content-Type: text/html\r\n\
+\r\n\
+<p>hi</p>\r\n\
+--b2--\r\n\
+\r\n\
+--b1--\r\n";
+
+#[tokio::test]
+async fn login_and_plain_over_implicit_tls() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let settings = server.imap_settings("alice");
+    for mechanism in [PasswordMechanism::Login, PasswordMechanism::Plain] {
+        let mut session =
+            Session::connect_with(&settings, &password(&server, "alice", mechanism), quick())
+                .await
+                .unwrap();
+        let caps = session.capabilities().clone();
+        assert!(caps.idle && caps.condstore && caps.special_use, "{caps:?}");
+        assert!(
+            caps.auth_plain && caps.xoauth2 && caps.oauthbearer,
+            "{caps:?}"
+        );
+        let status = session.examine("INBOX").await.unwrap();
+        assert!(status.uidvalidity > 0);
+        assert!(
+            status.highest_modseq.is_some(),
+            "CONDSTORE EXAMINE reports HIGHESTMODSEQ"
+        );
+        session.logout().await;
+    }
+    assert!(server.log().contains("method=PLAIN"));
+}
+
+#[tokio::test]
+async fn starttls_and_plaintext_on_loopback() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let mut settings = server.imap_settings("alice");
+    settings.port = server.plain_port();
+    settings.tls = TlsMode::Starttls;
+    let mut session = login(&server, &settings).await;
+    assert_eq!(session.examine("INBOX").await.unwrap().exists, 0);
+    session.logout().await;
+
+    settings.tls = TlsMode::None;
+    let mut session = login(&server, &settings).await;
+    assert!(!session.noop().await.unwrap());
+    session.logout().await;
+    assert!(
+        server.log().contains("TLS"),
+        "the STARTTLS login was over TLS"
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_is_an_auth_error_fast() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let settings = server.imap_settings("alice");
+    for mechanism in [PasswordMechanism::Login, PasswordMechanism::Plain] {
+        let started = std::time::Instant::now();
+        let bad = Credentials::Password {
+            username: "alice".into(),
+            password: Secret::new("wrong"),
+            mechanism,
+        };
+        let err = Session::connect_with(&settings, &bad, quick())
+            .await
+            .unwrap_err();
+        assert!(err.is_auth(), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn untrusted_certificate_is_refused() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let other = support::certs::TestCa::new("unrelated");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other-ca.pem");
+    other.write_ca(&path);
+    let mut settings = server.imap_settings("alice");
+    settings.ca_file = Some(path);
+    let err = Session::connect_with(
+        &settings,
+        &password(&server, "alice", PasswordMechanism::Login),
+        quick(),
+    )
+    .await
+    .unwrap_err();
+    match &err {
+        Error::Tls { message, .. } => assert!(message.contains("not trusted"), "{message}"),
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+    // A host name the certificate does not cover is refused too.
+    let mut settings = server.imap_settings("alice");
+    settings.host = "127.0.0.2".into();
+    let err = Session::connect_with(
+        &settings,
+        &password(&server, "alice", PasswordMechanism::Login),
+        quick(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::Tls { .. } | Error::Connect { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn oauth2_xoauth2_and_oauthbearer() {
+    let auth = AuthServer::start().await;
+    let server = Dovecot::start(DovecotOptions::default().oauth(&auth)).await;
+    let settings = server.imap_settings("alice");
+    for mechanism in [
+        None,
+        Some(OAuthMechanism::Xoauth2),
+        Some(OAuthMechanism::Oauthbearer),
+    ] {
+        let creds = Credentials::OAuth2 {
+            username: "alice".into(),
+            access_token: Secret::new(auth.issue_access_token("alice")),
+            mechanism,
+        };
+        let mut session = Session::connect_with(&settings, &creds, quick())
+            .await
+            .unwrap();
+        session.examine("INBOX").await.unwrap();
+        session.logout().await;
+    }
+    let log = server.log();
+    assert!(log.contains("method=XOAUTH2"), "{log}");
+    assert!(log.contains("method=OAUTHBEARER"), "{log}");
+    assert!(auth.validations() >= 3);
+
+    // Expired, unknown, and another user's token: refused, quickly, no hang.
+    let expired = auth.issue_access_token("alice");
+    auth.expire_all_access_tokens();
+    let bob_token = auth.issue_access_token("bob");
+    for (token, mechanism) in [
+        (expired.clone(), Some(OAuthMechanism::Xoauth2)),
+        (expired, Some(OAuthMechanism::Oauthbearer)),
+        ("at-unknown".to_string(), None),
+        (bob_token, Some(OAuthMechanism::Xoauth2)),
+    ] {
+        let started = std::time::Instant::now();
+        let creds = Credentials::OAuth2 {
+            username: "alice".into(),
+            access_token: Secret::new(token),
+            mechanism,
+        };
+        let err = Session::connect_with(&settings, &creds, quick())
+            .await
+            .unwrap_err();
+        assert!(err.is_auth(), "{mechanism:?}: {err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn folders_by_special_use_and_non_ascii_names() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    server.create_folder("alice", "Entwürfe").await;
+    server.create_folder("alice", "Отправленные").await;
+    let mut session = login(&server, &server.imap_settings("alice")).await;
+    let folders = session.folders().await.unwrap();
+    let junk = folders
+        .iter()
+        .find(|f| f.has_special_use("\\Junk"))
+        .expect("a \\Junk folder");
+    assert_eq!(junk.name, "Junk");
+    let sent = folders
+        .iter()
+        .find(|f| f.has_special_use("\\Sent"))
+        .expect("a \\Sent folder");
+    assert_eq!(sent.name, "Sent");
+    assert!(folders.iter().any(|f| f.name == "INBOX" && f.selectable));
+    for name in ["Entwürfe", "Отправленные"] {
+        let folder = folders
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("{name} in {folders:?}"));
+        assert!(folder.raw_name.is_ascii() && folder.raw_name != folder.name);
+        assert_eq!(folder.raw_name, rebound::imap::utf7::encode(name));
+        // The raw name opens the folder, and what the harness put there is found.
+        server.append("alice", name, &message("x")).await;
+        assert_eq!(session.examine(&folder.raw_name).await.unwrap().exists, 1);
+    }
+    session.logout().await;
+}
+
+#[tokio::test]
+async fn examine_and_uids_after_with_the_star_quirk() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let uids = server
+        .append_many("alice", "INBOX", (0..5).map(|i| message(&format!("q{i}"))))
+        .await;
+    let mut session = login(&server, &server.imap_settings("alice")).await;
+    let status = session.examine("INBOX").await.unwrap();
+    assert_eq!(status.exists, 5);
+    assert_eq!(status.uidnext, Some(uids[4] + 1));
+    assert_eq!(session.uids_after(0).await.unwrap(), uids);
+    assert_eq!(session.uids_after(uids[2]).await.unwrap(), &uids[3..]);
+    // `n:*` with n above the highest UID still matches the highest UID on
+    // the wire; it must not come back.
+    assert_eq!(
+        session.uids_after(uids[4]).await.unwrap(),
+        Vec::<u32>::new()
+    );
+    assert_eq!(
+        session.uids_after(uids[4] + 100).await.unwrap(),
+        Vec::<u32>::new()
+    );
+    assert_eq!(
+        session.uids_after(u32::MAX).await.unwrap(),
+        Vec::<u32>::new()
+    );
+    session.logout().await;
+}
+
+#[tokio::test]
+async fn fetch_heads_and_capped_bodies_never_set_seen() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let dsn = server.append("alice", "INBOX", DSN).await;
+    let plain = server.append("alice", "INBOX", &message("plain")).await;
+    let mut session = login(&server, &server.imap_settings("alice")).await;
+    session.examine("INBOX").await.unwrap();
+    let heads = session.fetch_heads(&[plain, dsn, dsn, 9999]).await.unwrap();
+    assert_eq!(
+        heads.iter().map(|h| h.uid).collect::<Vec<_>>(),
+        vec![dsn, plain]
+    );
+    let head = &heads[0];
+    assert_eq!(
+        head.content_types,
+        vec![
+            "multipart/report",
+            "text/plain",
+            "message/delivery-status",
+            "message/rfc822",
+            "multipart/alternative",
+            "text/plain",
+            "text/html",
+        ]
+    );
+    assert_eq!(head.size, DSN.len() as u64);
+    assert!(head.header.starts_with(b"From: Mail Delivery System"));
+    assert!(head.header.ends_with(b"\r\n\r\n"));
+    let date = head.internal_date.as_deref().unwrap();
+    assert!(date.len() == 20 && date.ends_with('Z'), "{date}");
+    assert!(rebound::bounce::prefilter::is_candidate(
+        &head.header,
+        head.content_types.iter().map(String::as_str)
+    ));
+    assert_eq!(heads[1].content_types, vec!["text/plain"]);
+
+    let bodies = session.fetch_bodies(&[dsn, plain], 100).await.unwrap();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0].0, dsn);
+    assert_eq!(bodies[0].1, &DSN[..100]);
+    let whole = session.fetch_bodies(&[dsn], 0).await.unwrap();
+    assert_eq!(whole[0].1, DSN);
+    let big = session
+        .fetch_bodies(&[plain], 10 * 1024 * 1024)
+        .await
+        .unwrap();
+    assert_eq!(big[0].1, message("plain"));
+    session.logout().await;
+
+    for uid in [dsn, plain] {
+        assert!(
+            !is_seen(&server.flags("alice", "INBOX", uid).await),
+            "UID {uid} got \\Seen"
+        );
+    }
+}
+
+#[tokio::test]
+async fn idle_new_mail_timeout_and_stop() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let mut session = login(&server, &server.imap_settings("alice")).await;
+    session.examine("INBOX").await.unwrap();
+    let stop = CancellationToken::new();
+
+    // Timeout after `max` with nothing new.
+    let started = std::time::Instant::now();
+    let end = session
+        .idle(Duration::from_millis(600), &stop)
+        .await
+        .unwrap();
+    assert_eq!(end, IdleEnd::Timeout);
+    assert!(
+        started.elapsed() >= Duration::from_millis(600)
+            && started.elapsed() < Duration::from_secs(3)
+    );
+
+    // New mail from another connection ends the IDLE within ~2 s.
+    let started = std::time::Instant::now();
+    let (end, uid) = tokio::join!(session.idle(Duration::from_secs(20), &stop), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.append("alice", "INBOX", &message("pushed")).await
+    });
+    assert_eq!(end.unwrap(), IdleEnd::NewMail);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(session.uids_after(0).await.unwrap(), vec![uid]);
+
+    // Cancelling stops it promptly, and the session stays usable.
+    let started = std::time::Instant::now();
+    let canceller = stop.clone();
+    let (end, ()) = tokio::join!(session.idle(Duration::from_secs(20), &stop), async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        canceller.cancel();
+    });
+    assert_eq!(end.unwrap(), IdleEnd::Stopped);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!session.noop().await.unwrap());
+    session.logout().await;
+}
+
+#[tokio::test]
+async fn noop_reports_new_mail() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let mut session = login(&server, &server.imap_settings("alice")).await;
+    session.examine("INBOX").await.unwrap();
+    assert!(!session.noop().await.unwrap());
+    server.append("alice", "INBOX", &message("n")).await;
+    assert!(session.noop().await.unwrap());
+    assert!(!session.noop().await.unwrap());
+    session.logout().await;
+}
+
+#[tokio::test]
+async fn restart_cuts_the_session_and_a_fresh_connect_works() {
+    let mut server = Dovecot::start(DovecotOptions::default()).await;
+    let settings = server.imap_settings("alice");
+    let mut session = login(&server, &settings).await;
+    session.examine("INBOX").await.unwrap();
+    server.restart().await;
+    let err = session.noop().await.unwrap_err();
+    assert!(matches!(err, Error::Closed | Error::Io(_)), "{err:?}");
+    // Dead from now on, without touching the network.
+    assert!(matches!(
+        session.examine("INBOX").await.unwrap_err(),
+        Error::Closed
+    ));
+    let mut fresh = login(&server, &settings).await;
+    fresh.examine("INBOX").await.unwrap();
+    fresh.logout().await;
+}
+
+#[tokio::test]
+async fn restart_during_idle_is_an_error_not_a_hang() {
+    let mut server = Dovecot::start(DovecotOptions::default()).await;
+    let mut session = login(&server, &server.imap_settings("alice")).await;
+    session.examine("INBOX").await.unwrap();
+    let stop = CancellationToken::new();
+    let started = std::time::Instant::now();
+    let (end, ()) = tokio::join!(session.idle(Duration::from_secs(30), &stop), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.restart().await;
+    });
+    let err = end.unwrap_err();
+    assert!(matches!(err, Error::Closed | Error::Io(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[tokio::test]
+async fn reset_uidvalidity_is_seen_by_examine() {
+    let mut server = Dovecot::start(DovecotOptions::default()).await;
+    server.append("alice", "Junk", &message("j")).await;
+    let settings = server.imap_settings("alice");
+    let mut session = login(&server, &settings).await;
+    let before = session.examine("Junk").await.unwrap();
+    session.logout().await;
+    let new = server.reset_uidvalidity("alice", "Junk").await;
+    let mut session = login(&server, &settings).await;
+    let after = session.examine("Junk").await.unwrap();
+    assert_ne!(after.uidvalidity, before.uidvalidity);
+    assert_eq!(after.uidvalidity, new);
+    assert_eq!(after.exists, 1);
+    session.logout().await;
+}
+
+#[tokio::test]
+async fn a_dead_server_times_out_instead_of_hanging() {
+    // A listener that accepts and never speaks.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accept = tokio::spawn(async move {
+        let (_socket, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let mut settings = server.imap_settings("alice");
+    settings.port = port;
+    settings.tls = TlsMode::None;
+    let timeouts = Timeouts {
+        connect: Duration::from_millis(500),
+        ..quick()
+    };
+    let started = std::time::Instant::now();
+    let err = Session::connect_with(
+        &settings,
+        &password(&server, "alice", PasswordMechanism::Login),
+        timeouts,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    accept.abort();
+}

@@ -338,11 +338,11 @@ impl Dovecot {
         self.start_again().await;
     }
 
-    /// Stops the server (SIGTERM, waiting for its processes to exit; SIGKILL
-    /// after 10 s). Idempotent.
+    /// Stops the server and all its processes (SIGTERM, SIGKILL after 5 s);
+    /// open sessions are cut. Idempotent.
     pub async fn stop(&mut self) {
         if let Some(child) = self.child.take() {
-            terminate(child, Duration::from_secs(10)).await;
+            terminate(child, Duration::from_secs(5)).await;
         }
     }
 
@@ -463,42 +463,93 @@ impl Dovecot {
 impl Drop for Dovecot {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // Children exit when the master dies; wait a little for them so
-            // no daemon outlives the test.
-            let pid = child.id();
+            // As in `terminate`, children first (the master reaps them), but
+            // with SIGKILL and a short wait: Drop blocks its thread.
+            let master = child.id();
+            let processes = descendants(master);
+            for pid in &processes {
+                signal(*pid, "KILL");
+            }
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while processes.iter().any(|p| exists(*p)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let respawned = descendants(master);
             let _ = child.kill();
+            for pid in &respawned {
+                signal(*pid, "KILL");
+            }
             let _ = child.wait();
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while !children_of(pid).is_empty() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            for orphan in children_of(pid) {
-                signal(orphan, "KILL");
-            }
         }
     }
 }
 
-/// SIGTERM, then wait until the master's children are gone (the master
-/// itself lingers ~1.5 s after them, so it is then killed), SIGKILL at `limit`.
+/// Ends the master and every process under it. Dovecot's children do not
+/// reliably die with the master (an orphaned `imap` process would keep
+/// serving an open session), so they get SIGTERM first, while the master is
+/// alive to reap them (orphans would linger as zombies where init does not
+/// reap), then the master; SIGKILL for whatever is left after `limit`.
 async fn terminate(mut child: Child, limit: Duration) {
-    let pid = child.id();
-    signal(pid, "TERM");
+    let master = child.id();
     let deadline = Instant::now() + limit;
+    let processes = descendants(master);
+    for pid in &processes {
+        signal(*pid, "TERM");
+    }
+    while processes.iter().any(|p| exists(*p)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Services the master restarted meanwhile go the same way.
+    let respawned = descendants(master);
+    signal(master, "TERM");
+    for pid in &respawned {
+        signal(*pid, "TERM");
+    }
     loop {
-        if let Ok(Some(_)) = child.try_wait() {
+        if matches!(child.try_wait(), Ok(Some(_))) && !respawned.iter().any(|p| alive(*p)) {
+            return;
+        }
+        if Instant::now() > deadline {
             break;
         }
-        if children_of(pid).is_empty() || Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = child.kill();
+    for pid in processes.iter().chain(&respawned) {
+        signal(*pid, "KILL");
+    }
+    let _ = child.wait();
+}
+
+/// Whether `pid` is in the process table at all (zombies included).
+fn exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether `pid` is still a live (non-zombie) process.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Every process below `pid`, children first found, recursively.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(parent) = queue.pop() {
+        for child in children_of(parent) {
+            if !out.contains(&child) {
+                out.push(child);
+                queue.push(child);
+            }
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for orphan in children_of(pid) {
-        signal(orphan, "KILL");
-    }
+    out
 }
 
 fn signal(pid: u32, name: &str) {
