@@ -631,3 +631,156 @@ async fn a_dead_server_times_out_instead_of_hanging() {
     assert!(started.elapsed() < Duration::from_secs(2));
     accept.abort();
 }
+
+// ------------------------------------------------ hostile scripted server ---
+// Dovecot never sends malformed data, so these few tests use a scripted
+// server on 127.0.0.1 that answers like a broken or hostile one.
+
+#[derive(Clone, Copy)]
+enum Fetch {
+    /// FETCH responses with missing, unasked-for and odd items.
+    Sparse,
+    /// A response that cannot be parsed.
+    Garbage,
+    /// Half a response, then the connection closes.
+    Hangup,
+}
+
+async fn scripted_server(fetch: Fetch) -> u16 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (r, mut w) = socket.into_split();
+        let mut lines = BufReader::new(r).lines();
+        w.write_all(b"* OK [CAPABILITY IMAP4rev1 IDLE AUTH=PLAIN] scripted\r\n")
+            .await
+            .unwrap();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut words = line.splitn(3, ' ');
+            let tag = words.next().unwrap_or("*").to_string();
+            let command = words.next().unwrap_or("").to_ascii_uppercase();
+            let reply = match command.as_str() {
+                "LOGIN" => format!("{tag} OK logged in\r\n"),
+                "CAPABILITY" => format!("* CAPABILITY IMAP4rev1 IDLE\r\n{tag} OK done\r\n"),
+                "EXAMINE" => format!(
+                    "* 4 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 10] n\r\n{tag} OK [READ-ONLY] done\r\n"
+                ),
+                "UID" => match fetch {
+                    Fetch::Sparse => format!(
+                        "* 1 FETCH (FLAGS (\\Seen))\r\n\
+                         * 2 FETCH (UID 99 FLAGS ())\r\n\
+                         * 3 FETCH (UID 5)\r\n\
+                         * 4 FETCH (UID 6 RFC822.SIZE 12 INTERNALDATE \"not a date\" BODY[HEADER] {{4}}\r\nab\r\n)\r\n\
+                         {tag} OK done\r\n"
+                    ),
+                    Fetch::Garbage => format!(
+                        "* 1 FETCH (UID 5 BODYSTRUCTURE (\"text\" ((( \"plain\")) ]] garbage)\r\n{tag} OK done\r\n"
+                    ),
+                    Fetch::Hangup => {
+                        w.write_all(b"* 1 FETCH (UID 5 BODY[HEADER] {100}\r\nSubject: cut")
+                            .await
+                            .unwrap();
+                        return;
+                    }
+                },
+                "LOGOUT" => format!("* BYE bye\r\n{tag} OK done\r\n"),
+                _ => format!("{tag} BAD unknown\r\n"),
+            };
+            w.write_all(reply.as_bytes()).await.unwrap();
+        }
+    });
+    port
+}
+
+async fn scripted_session(fetch: Fetch) -> Session {
+    let port = scripted_server(fetch).await;
+    let settings = ImapSettings {
+        host: "127.0.0.1".into(),
+        port,
+        tls: TlsMode::None,
+        ca_file: None,
+        username: "alice".into(),
+        auth: rebound::config::Auth::Password {
+            password: Secret::new("pw"),
+            mechanism: PasswordMechanism::Login,
+        },
+        folders: rebound::config::Folders {
+            watch: vec![],
+            sent: None,
+        },
+        poll_interval: Duration::from_secs(60),
+        idle: true,
+    };
+    let creds = rebound::imap::password_credentials(&settings).unwrap();
+    let timeouts = Timeouts {
+        command: Duration::from_secs(2),
+        ..quick()
+    };
+    let mut session = Session::connect_with(&settings, &creds, timeouts)
+        .await
+        .unwrap();
+    let status = session.examine("INBOX").await.unwrap();
+    assert_eq!(
+        (status.uidvalidity, status.uidnext, status.exists),
+        (7, Some(10), 4)
+    );
+    session
+}
+
+#[tokio::test]
+async fn sparse_fetch_responses_are_taken_best_effort() {
+    let mut session = scripted_session(Fetch::Sparse).await;
+    let heads = session.fetch_heads(&[5, 6]).await.unwrap();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    assert_eq!(heads[0].uid, 5);
+    assert!(heads[0].header.is_empty() && heads[0].content_types.is_empty() && heads[0].size == 0);
+    assert_eq!(heads[1].uid, 6);
+    assert_eq!(heads[1].size, 12);
+    assert_eq!(heads[1].internal_date, None);
+    assert_eq!(heads[1].header, b"ab\r\n");
+    // The script answers NOOP with BAD: a refusal, not a dead session.
+    assert!(matches!(
+        session.noop().await.unwrap_err(),
+        Error::Protocol(_)
+    ));
+    assert_eq!(session.fetch_heads(&[5]).await.unwrap().len(), 1);
+    session.logout().await;
+}
+
+#[tokio::test]
+async fn unparsable_fetch_response_is_an_error_and_the_session_dies() {
+    let mut session = scripted_session(Fetch::Garbage).await;
+    let started = std::time::Instant::now();
+    let err = session.fetch_heads(&[5]).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol(_) | Error::Timeout(_)),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(matches!(
+        session.uids_after(0).await.unwrap_err(),
+        Error::Closed
+    ));
+}
+
+#[tokio::test]
+async fn hangup_mid_fetch_is_closed() {
+    let mut session = scripted_session(Fetch::Hangup).await;
+    let err = session.fetch_heads(&[5]).await.unwrap_err();
+    assert!(matches!(err, Error::Closed | Error::Io(_)), "{err:?}");
+    assert!(matches!(session.noop().await.unwrap_err(), Error::Closed));
+}
+
+#[tokio::test]
+async fn many_connections_option_lifts_the_per_user_limit() {
+    // Stock Dovecot allows 10 sessions per user and IP.
+    let server = Dovecot::start(DovecotOptions::default().many_connections()).await;
+    let settings = server.imap_settings("alice");
+    let sessions = futures_util::future::join_all((0..25).map(|_| login(&server, &settings))).await;
+    assert_eq!(sessions.len(), 25);
+    for session in sessions {
+        session.logout().await;
+    }
+}
