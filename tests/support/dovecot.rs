@@ -93,7 +93,11 @@ impl DovecotOptions {
         self
     }
 
-    /// Raises limits for many concurrent connections (see the field).
+    /// Raises limits for many concurrent connections (see the field). As
+    /// root this also raises the machine's `fs.inotify.max_user_instances`
+    /// to at least 4096 (never lowers it): each IDLE session needs an inotify
+    /// instance of the mail user to be woken and to hibernate, and the stock
+    /// 128 leaves the rest polling in one process each (~5 MiB apiece).
     pub fn many_connections(mut self) -> Self {
         self.many_connections = true;
         self
@@ -126,6 +130,9 @@ impl Dovecot {
             child: None,
         };
         dovecot.prepare_dirs();
+        if dovecot.options.many_connections {
+            raise_inotify_instances(4096);
+        }
         // Free ports are picked by binding port 0 and releasing it; another
         // process may grab one in between, so a bind failure picks new ones.
         let mut last_error = String::new();
@@ -487,6 +494,26 @@ impl Drop for Dovecot {
             }
             let _ = child.wait();
         }
+    }
+}
+
+/// Raises `fs.inotify.max_user_instances` to `at_least` when it is lower and
+/// the process may write it (root); reports on stderr what it did.
+pub fn raise_inotify_instances(at_least: u64) {
+    const PATH: &str = "/proc/sys/fs/inotify/max_user_instances";
+    let current: u64 = std::fs::read_to_string(PATH)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    if current >= at_least {
+        return;
+    }
+    match std::fs::write(PATH, at_least.to_string()) {
+        Ok(()) => eprintln!("dovecot harness: raised {PATH} from {current} to {at_least}"),
+        Err(e) => eprintln!(
+            "dovecot harness: {PATH} is {current} and could not be raised ({e}); \
+             IDLE sessions beyond it poll instead of hibernating"
+        ),
     }
 }
 
