@@ -8,7 +8,7 @@
 set -euo pipefail
 
 # System packages the tests need, installed when missing. Later issues add to
-# this list (the IMAP tests will add `dovecot-imapd`).
+# this list (Dovecot for the IMAP tests: scripts/dovecot-setup.sh below).
 APT_PACKAGES=()
 
 MIN_RUST="1.95"
@@ -84,6 +84,11 @@ ensure_apt_packages() {
 if (( ${#APT_PACKAGES[@]} > 0 )); then
     ensure_apt_packages "${APT_PACKAGES[@]}"
 fi
+
+# --- Dovecot for the IMAP tests ------------------------------------------------
+# The IMAP tests start their own Dovecot instances; this installs the package
+# (and, as root, the unprivileged mail user) when missing.
+bash scripts/dovecot-setup.sh || die "could not prepare Dovecot for the IMAP tests"
 
 # --- Tests ------------------------------------------------------------------
 say "cargo test --all-targets"

@@ -41,6 +41,8 @@ pub mod bounce;
 #[cfg(feature = "service")]
 pub mod config;
 #[cfg(feature = "service")]
+pub mod imap;
+#[cfg(feature = "service")]
 pub mod maildir;
 #[cfg(feature = "service")]
 pub mod oauth;
