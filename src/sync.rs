@@ -14,7 +14,7 @@
 pub mod backoff;
 pub mod batch;
 pub mod health;
-//TMP pub mod imap_inbox;
+pub mod imap_inbox;
 pub mod maildir_inbox;
 
 use std::sync::Arc;

@@ -712,6 +712,8 @@ async fn scripted_session(fetch: Fetch) -> Session {
         },
         poll_interval: Duration::from_secs(60),
         idle: true,
+        allow_plaintext_remote: false,
+        connect_timeout: Duration::from_secs(30),
     };
     let creds = rebound::imap::password_credentials(&settings).unwrap();
     let timeouts = Timeouts {

@@ -30,12 +30,16 @@ pub struct Session {
 
 impl Session {
     /// Connects, secures, reads the greeting and logs in, with the default
-    /// [`Timeouts`].
+    /// [`Timeouts`] but the connect limit of `settings.connect_timeout`.
     pub async fn connect(
         settings: &ImapSettings,
         credentials: &Credentials,
     ) -> Result<Session, Error> {
-        Session::connect_with(settings, credentials, Timeouts::default()).await
+        let timeouts = Timeouts {
+            connect: settings.connect_timeout,
+            ..Timeouts::default()
+        };
+        Session::connect_with(settings, credentials, timeouts).await
     }
 
     /// [`Session::connect`] with explicit time limits.
@@ -145,6 +149,32 @@ impl Session {
         })
         .await?;
         uids.retain(|&uid| uid > last_uid);
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
+    }
+
+    /// UIDs of the messages that arrived on or after the day of `unix_secs`
+    /// (UTC), ascending: `UID SEARCH SINCE d-Mon-yyyy` matches INTERNALDATE
+    /// by date, ignoring the time of day (RFC 3501 §6.4.4), so the window
+    /// may start up to a day early, never late.
+    pub async fn uids_since(&mut self, unix_secs: i64) -> Result<Vec<u32>, Error> {
+        let date = mail_parser::DateTime::from_timestamp(unix_secs.max(0));
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let month = MONTHS
+            .get(usize::from(date.month).saturating_sub(1))
+            .copied()
+            .unwrap_or("Jan");
+        let command = format!("UID SEARCH SINCE {}-{month}-{:04}", date.day, date.year);
+        let mut uids = Vec::new();
+        self.run(&command, "UID SEARCH", |r| {
+            if let Response::MailboxData(MailboxDatum::Search(found)) = r {
+                uids.extend(found.iter().copied());
+            }
+        })
+        .await?;
         uids.sort_unstable();
         uids.dedup();
         Ok(uids)

@@ -99,7 +99,10 @@ pub async fn run<S: Store>(
         outcome,
     };
     if let Err(message) = inbox.init_tokens().await {
-        inbox.health.set(HealthState::AuthFailed, Some(message.clone())).await;
+        inbox
+            .health
+            .set(HealthState::AuthFailed, Some(message.clone()))
+            .await;
         inbox.outcome.error = Some(message);
         return inbox.finish();
     }
@@ -118,7 +121,10 @@ pub async fn run<S: Store>(
             }
             Err(Failure::Auth(message)) => {
                 // No retry storm: the inbox waits for a person.
-                inbox.health.set(HealthState::AuthFailed, Some(message.clone())).await;
+                inbox
+                    .health
+                    .set(HealthState::AuthFailed, Some(message.clone()))
+                    .await;
                 inbox.outcome.error = Some(message);
                 if !inbox.mode.once {
                     inbox.stop.cancelled().await;
@@ -126,7 +132,10 @@ pub async fn run<S: Store>(
                 break;
             }
             Err(Failure::Transient(message)) => {
-                inbox.health.set(HealthState::BackingOff, Some(message.clone())).await;
+                inbox
+                    .health
+                    .set(HealthState::BackingOff, Some(message.clone()))
+                    .await;
                 inbox.outcome.error = Some(message);
                 if inbox.mode.once && backoff.attempts() + 1 >= ONCE_ATTEMPTS {
                     break;
@@ -168,16 +177,22 @@ impl<S: Store> Inbox<S> {
     async fn credentials(&self) -> Result<Credentials, Failure> {
         let username = self.settings.username.clone();
         match (&self.settings.auth, &self.tokens) {
-            (Auth::Password { password, mechanism }, _) => Ok(Credentials::Password {
+            (
+                Auth::Password {
+                    password,
+                    mechanism,
+                },
+                _,
+            ) => Ok(Credentials::Password {
                 username,
                 password: password.clone(),
                 mechanism: *mechanism,
             }),
             (Auth::OAuth2(settings), Some(tokens)) => {
                 let token = tokens.access_token().await.map_err(|err| match err {
-                    oauth::Error::Refused { .. } => {
-                        Failure::Auth(format!("OAuth2 refresh refused, needs re-authorisation: {err}"))
-                    }
+                    oauth::Error::Refused { .. } => Failure::Auth(format!(
+                        "OAuth2 refresh refused, needs re-authorisation: {err}"
+                    )),
                     other => Failure::Transient(other.to_string()),
                 })?;
                 self.persist_rotated_token().await;
@@ -192,7 +207,10 @@ impl<S: Store> Inbox<S> {
     }
 
     async fn persist_rotated_token(&self) {
-        let Some(rotated) = self.tokens.as_ref().and_then(TokenSource::take_rotated_refresh_token)
+        let Some(rotated) = self
+            .tokens
+            .as_ref()
+            .and_then(TokenSource::take_rotated_refresh_token)
         else {
             return;
         };
@@ -234,7 +252,10 @@ impl<S: Store> Inbox<S> {
         self.health.set(HealthState::Connected, None).await;
         let targets = self.targets(&mut session).await?;
         backoff.reset();
-        let inbox_target = targets.iter().find(|t| t.role == FolderRole::Inbox).cloned();
+        let inbox_target = targets
+            .iter()
+            .find(|t| t.role == FolderRole::Inbox)
+            .cloned();
         let idle_renew = self.shared.config.sync.idle_renew;
         loop {
             for target in &targets {
@@ -287,7 +308,10 @@ impl<S: Store> Inbox<S> {
         let listed = session.folders().await?;
         let mut out: Vec<Target> = Vec::new();
         let folders = &self.settings.folders;
-        let sent = folders.sent.iter().filter(|_| self.config.track_sent_folder);
+        let sent = folders
+            .sent
+            .iter()
+            .filter(|_| self.config.track_sent_folder);
         let wanted = folders
             .watch
             .iter()
@@ -326,7 +350,10 @@ impl<S: Store> Inbox<S> {
         };
         let uids = match checkpoint {
             Some(cp) if cp.uidvalidity == status.uidvalidity => {
-                if status.uidnext.is_some_and(|next| next <= cp.last_uid.saturating_add(1)) {
+                if status
+                    .uidnext
+                    .is_some_and(|next| next <= cp.last_uid.saturating_add(1))
+                {
                     return Ok(());
                 }
                 session.uids_after(cp.last_uid).await?
@@ -381,7 +408,8 @@ impl<S: Store> Inbox<S> {
                 uidvalidity: status.uidvalidity,
                 last_uid,
             };
-            let done = batch::deliver(&*store, &self.shared.sink, &ctx, batch, cp, unix_now()).await?;
+            let done =
+                batch::deliver(&*store, &self.shared.sink, &ctx, batch, cp, unix_now()).await?;
             self.outcome.add(done);
             if let Some(bar) = &progress {
                 bar.inc(chunk.len() as u64);
@@ -443,7 +471,8 @@ fn head(h: imap::Head) -> Head {
 fn find_folder<'a>(listed: &'a [FolderInfo], wanted: &FolderRef) -> Option<&'a FolderInfo> {
     match wanted {
         FolderRef::Name(name) => listed.iter().find(|f| {
-            f.name == *name || (name.eq_ignore_ascii_case("INBOX") && f.name.eq_ignore_ascii_case("INBOX"))
+            f.name == *name
+                || (name.eq_ignore_ascii_case("INBOX") && f.name.eq_ignore_ascii_case("INBOX"))
         }),
         FolderRef::SpecialUse(attr) => listed
             .iter()
@@ -453,7 +482,11 @@ fn find_folder<'a>(listed: &'a [FolderInfo], wanted: &FolderRef) -> Option<&'a F
 
 /// A folder's role from its name and attributes.
 fn role_of(info: &FolderInfo) -> FolderRole {
-    let has = |attr: &str| info.special_use.iter().any(|a| a.eq_ignore_ascii_case(attr));
+    let has = |attr: &str| {
+        info.special_use
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(attr))
+    };
     if info.name.eq_ignore_ascii_case("INBOX") {
         FolderRole::Inbox
     } else if has("\\Junk") {

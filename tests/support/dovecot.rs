@@ -201,6 +201,8 @@ impl Dovecot {
             },
             poll_interval: Duration::from_secs(60),
             idle: true,
+            allow_plaintext_remote: false,
+            connect_timeout: Duration::from_secs(30),
         }
     }
 
