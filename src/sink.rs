@@ -24,6 +24,10 @@ pub struct Batch {
     pub envelopes: Vec<Envelope>,
     /// The analysed candidates that are notices (verdict other than `not_bounce`).
     pub findings: Vec<Finding>,
+    /// When the server's announcement that started this step arrived (IMAP
+    /// IDLE: the EXISTS response), for latency telemetry; `None` for steps
+    /// started by a timer or at startup.
+    pub trigger: Option<std::time::Instant>,
 }
 
 /// A sink failed; the batch is not committed and is handed on again later.

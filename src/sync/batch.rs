@@ -129,6 +129,7 @@ impl Plan {
             Batch {
                 envelopes: self.envelopes,
                 findings,
+                trigger: None,
             },
             self.last_uid,
         )

@@ -287,7 +287,11 @@ impl<S: Store> Inbox<S> {
                 self.sync_folder(&mut session, target).await?;
                 let wait = remaining.min(idle_renew).max(Duration::from_secs(1));
                 match session.idle(wait, &self.stop).await? {
-                    IdleEnd::NewMail => self.sync_folder(&mut session, target).await?,
+                    IdleEnd::NewMail => {
+                        let woke = std::time::Instant::now();
+                        self.sync_folder_after(&mut session, target, Some(woke))
+                            .await?;
+                    }
                     IdleEnd::Timeout => {}
                     IdleEnd::Stopped => {
                         session.logout().await;
@@ -336,6 +340,17 @@ impl<S: Store> Inbox<S> {
 
     /// Hands on every message of one folder above its checkpoint.
     async fn sync_folder(&mut self, session: &mut Session, target: &Target) -> Result<(), Failure> {
+        self.sync_folder_after(session, target, None).await
+    }
+
+    /// [`Inbox::sync_folder`], for a step started by a server announcement
+    /// received at `trigger`.
+    async fn sync_folder_after(
+        &mut self,
+        session: &mut Session,
+        target: &Target,
+        trigger: Option<std::time::Instant>,
+    ) -> Result<(), Failure> {
         let store = self.shared.store.clone();
         let inbox = self.config.id.clone();
         let folder = target.info.name.clone();
@@ -402,7 +417,8 @@ impl<S: Store> Inbox<S> {
                 session.fetch_bodies(&candidates, max_bytes).await?
             };
             self.outcome.candidates += candidates.len();
-            let (batch, _) = plan.analyse(bodies, max_bytes);
+            let (mut batch, _) = plan.analyse(bodies, max_bytes);
+            batch.trigger = trigger;
             let last_uid = chunk.iter().copied().max().unwrap_or(0);
             let cp = Checkpoint {
                 uidvalidity: status.uidvalidity,
