@@ -126,8 +126,7 @@ impl<S: Store> Supervisor<S> {
                         maildir_inbox::run(shared, inbox, settings, mode, stop).await
                     }
                     Source::Imap(settings) => {
-                        let _ = settings;
-                        InboxOutcome::new(&inbox.id)
+                        imap_inbox::run(shared, inbox, settings, mode, stop).await
                     }
                 }
             };

@@ -138,9 +138,14 @@ impl Plan {
 
 /// Analyses one message; a finding when it is a notice of any kind.
 pub fn finding(envelope: &Envelope, raw: Vec<u8>, options: &bounce::Options) -> Option<Finding> {
-    let report = bounce::analyse_with(&raw, options);
+    let mut report = bounce::analyse_with(&raw, options);
     if report.verdict == Verdict::NotBounce {
         return None;
+    }
+    // The fetch itself stops at the cap (`BODY.PEEK[]<0.cap>`), so the
+    // analysis may not see that more was there: the server's size says so.
+    if envelope.size > raw.len() as u64 {
+        report.truncated = true;
     }
     let message_id = report
         .message

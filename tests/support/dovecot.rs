@@ -361,7 +361,8 @@ impl Dovecot {
         }
     }
 
-    async fn start_again(&mut self) {
+    /// Starts a stopped server again on the same ports with the same data.
+    pub async fn start_again(&mut self) {
         let binary = dovecot_binary();
         // The ports were ours a moment ago; a few tries ride out a slow release.
         let mut last_error = String::new();
