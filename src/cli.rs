@@ -3,6 +3,7 @@
 mod check_config;
 mod classify;
 mod run;
+mod status;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ enum Command {
     CheckConfig(check_config::Args),
     /// Sync the configured inboxes and hand on every notice found.
     Run(run::Args),
+    /// Show each inbox's health and folder checkpoints.
+    Status(status::Args),
 }
 
 /// Parses the arguments and runs the command; returns the process exit code
@@ -42,5 +45,6 @@ pub fn main() -> ExitCode {
         Command::Classify(args) => classify::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Run(args) => run::run(args),
+        Command::Status(args) => status::run(args),
     }
 }

@@ -226,3 +226,69 @@ async fn a_missing_maildir_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// `rebound run --once` and `rebound status` as a user runs them.
+#[test]
+fn the_run_and_status_commands_work_on_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&demo_dir(), &dir.path().join("maildir"));
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "store: { kind: sqlite, path: state.db }\n\
+         inboxes:\n  - { id: demo, account: demo, provider: maildir, path: maildir }\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_rebound");
+    let run = || {
+        std::process::Command::new(bin)
+            .args(["run", "--once", "-c"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stdout = String::from_utf8(first.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8, "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["type"] == "finding" && l["report"]["schema_version"] == 1)
+    );
+    assert!(String::from_utf8_lossy(&first.stderr).contains("8 findings"));
+
+    let second = run();
+    assert!(second.status.success());
+    assert!(second.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("nothing new since the last run"),
+        "{stderr}"
+    );
+
+    let status = std::process::Command::new(bin)
+        .args(["status", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("demo (demo, maildir): idle") && text.contains("INBOX: files up to"),
+        "{text}"
+    );
+
+    std::fs::write(&config, "inboxes:\n  - { id: demo, provider: maildir }\n").unwrap();
+    let bad = run();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("inboxes[0]"));
+}

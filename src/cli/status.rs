@@ -1,0 +1,116 @@
+//! `rebound status`: each configured inbox's persisted health and folder
+//! checkpoints, read from the store (works while `rebound run` is running).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::config::{Config, StoreConfig};
+use crate::store::{SqliteStore, Store};
+
+/// Arguments of `rebound status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The configuration file.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "config.example.yaml"
+    )]
+    config: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the command: exit 0, 1 when the store cannot be read, 2 on a bad config.
+pub fn run(args: Args) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!(
+                "rebound status: {} is not valid:\n{errors}",
+                args.config.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("rebound status: cannot start the runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(report(&config, args.json)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("rebound status: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn report(config: &Config, json: bool) -> Result<String, crate::store::Error> {
+    let StoreConfig::Sqlite { path } = &config.store;
+    let store = SqliteStore::open(path).await?;
+    let health = store.health().await?;
+    let mut rows = Vec::new();
+    for inbox in &config.inboxes {
+        let h = health.iter().find(|h| h.inbox == inbox.id);
+        let checkpoints = store.checkpoints(&inbox.id).await?;
+        rows.push(serde_json::json!({
+            "inbox": inbox.id,
+            "account": inbox.account,
+            "provider": inbox.provider.as_str(),
+            "enabled": inbox.enabled,
+            "state": h.map(|h| h.state.as_str()),
+            "since": h.map(|h| h.since),
+            "updated_at": h.map(|h| h.updated_at),
+            "last_error": h.and_then(|h| h.last_error.clone()),
+            "folders": checkpoints.iter().map(|(folder, cp)| serde_json::json!({
+                "folder": folder, "uidvalidity": cp.uidvalidity, "last_uid": cp.last_uid,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    store.close().await;
+    if json {
+        let mut text = serde_json::to_string_pretty(&rows).unwrap_or_default();
+        text.push('\n');
+        return Ok(text);
+    }
+    let mut text = String::new();
+    for (inbox, row) in config.inboxes.iter().zip(&rows) {
+        let state = row["state"].as_str().unwrap_or("never synced");
+        let state = if inbox.enabled { state } else { "disabled" };
+        text.push_str(&format!(
+            "{} ({}, {}): {state}\n",
+            inbox.id,
+            inbox.account,
+            inbox.provider.as_str()
+        ));
+        if let Some(err) = row["last_error"].as_str() {
+            text.push_str(&format!("  last error: {err}\n"));
+        }
+        if let Some(folders) = row["folders"].as_array() {
+            for f in folders {
+                let folder = f["folder"].as_str().unwrap_or("");
+                let last = f["last_uid"].as_u64().unwrap_or(0);
+                let position = if inbox.provider == crate::config::Provider::Maildir {
+                    let secs = u32::try_from(last).unwrap_or(0);
+                    format!("files up to {}", crate::maildir::rfc3339(secs))
+                } else {
+                    format!("uidvalidity {}, last uid {last}", f["uidvalidity"])
+                };
+                text.push_str(&format!("  {folder}: {position}\n"));
+            }
+        }
+    }
+    Ok(text)
+}
