@@ -157,7 +157,7 @@ fn emit(out: &mut impl Write, format: Format, file: &str, report: &Report) -> io
     }
 }
 
-fn pretty(out: &mut impl Write, file: &str, report: &Report) -> io::Result<()> {
+pub(crate) fn pretty(out: &mut impl Write, file: &str, report: &Report) -> io::Result<()> {
     let verdict = serde_json::to_value(report.verdict)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

@@ -41,6 +41,20 @@ pub struct Args {
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
+    /// With `callback: stdout`: `jsonl` (default) prints one JSON line per
+    /// finding; `pretty` a readable summary for people (printed after the
+    /// fact, so not for machines that need at-least-once).
+    #[arg(long, value_enum, default_value_t = Output::Jsonl)]
+    format: Output,
+}
+
+/// How findings are printed on standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    /// One JSON line per finding.
+    Jsonl,
+    /// A readable summary.
+    Pretty,
 }
 
 /// How logs are written.
@@ -119,7 +133,13 @@ async fn run_async(args: Args, config: Config) -> anyhow::Result<Vec<InboxOutcom
             .await
             .with_context(|| format!("opening the store {}", path.display()))?,
     };
+    let mut printer = None;
     let sink = match &config.callback {
+        CallbackConfig::Stdout if args.format == Output::Pretty => {
+            let (sink, rx) = Sink::channel();
+            printer = Some(tokio::spawn(print_pretty(rx)));
+            sink
+        }
         CallbackConfig::Stdout => Sink::Stdout,
         CallbackConfig::File { path } => Sink::file(path)?,
     };
@@ -136,11 +156,32 @@ async fn run_async(args: Args, config: Config) -> anyhow::Result<Vec<InboxOutcom
     let stop = CancellationToken::new();
     let signals = tokio::spawn(stop_on_signal(stop.clone()));
     let outcomes = supervisor.run(mode, stop.clone()).await;
+    drop(supervisor);
     signals.abort();
     let _ = signals.await;
+    if let Some(printer) = printer {
+        let _ = printer.await;
+    }
     store.close().await;
     summarise(&outcomes, args.once, &store_location);
     Ok(outcomes)
+}
+
+/// Prints every finding readably until the sink is dropped.
+async fn print_pretty(mut rx: tokio::sync::mpsc::UnboundedReceiver<crate::sink::Batch>) {
+    use std::io::Write;
+    while let Some(batch) = rx.recv().await {
+        let mut out = std::io::stdout().lock();
+        for f in &batch.findings {
+            let e = &f.envelope;
+            let label = match &e.location {
+                Some(path) => format!("{}/{} {}", e.inbox, e.folder, path),
+                None => format!("{}/{} uid {}", e.inbox, e.folder, e.uid),
+            };
+            let _ = super::classify::pretty(&mut out, &label, &f.report);
+        }
+        let _ = out.flush();
+    }
 }
 
 /// Cancels `stop` on SIGINT or SIGTERM.
