@@ -108,6 +108,11 @@ impl<S: Store> Supervisor<S> {
     /// config order.
     pub async fn run(&self, mode: Mode, stop: CancellationToken) -> Vec<InboxOutcome> {
         let mut tasks = JoinSet::new();
+        // Disabled inboxes are not started, but show as such in `status`.
+        for inbox in self.shared.config.inboxes.iter().filter(|i| !i.enabled) {
+            let mut health = health::Reporter::new(self.shared.store.clone(), &inbox.id);
+            health.set(HealthState::Disabled, None).await;
+        }
         let inboxes: Vec<_> = self
             .shared
             .config

@@ -292,3 +292,24 @@ fn the_run_and_status_commands_work_on_the_demo() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("inboxes[0]"));
 }
+
+#[tokio::test]
+async fn a_disabled_inbox_is_not_synced_and_shows_as_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&demo_dir(), &dir.path().join("maildir"));
+    let yaml = "store: { kind: sqlite, path: state.db }\n\
+                inboxes:\n\
+                \x20 - { id: off, account: demo, provider: maildir, path: maildir, enabled: false }\n";
+    let config = Config::from_yaml_str(yaml, dir.path(), &|_| None).unwrap();
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap(),
+    );
+    let (outcomes, batches) = run_once(&config, &store).await;
+    assert!(outcomes.is_empty());
+    assert!(batches.is_empty());
+    let health = store.health().await.unwrap();
+    assert_eq!(health.len(), 1);
+    assert_eq!(health[0].state, HealthState::Disabled);
+}
