@@ -80,11 +80,26 @@ impl Session {
     /// INTERNALDATE RFC822.SIZE BODYSTRUCTURE BODY.PEEK[HEADER])`, in batches
     /// of 500. Returns one [`Head`] per message the server still has, by UID.
     pub async fn fetch_heads(&mut self, uids: &[u32]) -> Result<Vec<Head>, Error> {
+        self.heads(uids, "BODYSTRUCTURE ").await
+    }
+
+    /// Step 1 without BODYSTRUCTURE, for a message whose structure the
+    /// client could not read (a server's malformed BODYSTRUCTURE kills the
+    /// session, see [`Error::Closed`]): its `content_types` stay empty, so the
+    /// caller fetches it whole rather than guess.
+    pub async fn fetch_heads_without_structure(
+        &mut self,
+        uids: &[u32],
+    ) -> Result<Vec<Head>, Error> {
+        self.heads(uids, "").await
+    }
+
+    async fn heads(&mut self, uids: &[u32], structure: &str) -> Result<Vec<Head>, Error> {
         let wanted: HashSet<u32> = uids.iter().copied().collect();
         let mut heads: BTreeMap<u32, Head> = BTreeMap::new();
         for set in uid_batches(uids, HEAD_BATCH) {
             let command = format!(
-                "UID FETCH {set} (UID INTERNALDATE RFC822.SIZE BODYSTRUCTURE BODY.PEEK[HEADER])"
+                "UID FETCH {set} (UID INTERNALDATE RFC822.SIZE {structure}BODY.PEEK[HEADER])"
             );
             self.run(&command, "UID FETCH (headers)", |r| {
                 if let Some((uid, attrs)) = fetch_attrs(r, &wanted) {

@@ -517,13 +517,29 @@ pub(super) fn map_io(e: std::io::Error) -> Error {
             if text.contains("during parsing of") {
                 Error::Protocol(format!(
                     "could not parse a server response: {}",
-                    shorten(&text)
+                    unparsed_input(&text).unwrap_or_else(|| shorten(&text))
                 ))
             } else {
                 Error::Io(e)
             }
         }
     }
+}
+
+/// The parser's error quotes the unparsed buffer as a list of byte values
+/// (`input: [42, 32, ...]`): shown as text, its first line only, bounded.
+fn unparsed_input(text: &str) -> Option<String> {
+    let start = text.find("input: [")? + "input: [".len();
+    let list = text.get(start..)?;
+    let list = list.get(..list.find(']').unwrap_or(list.len()))?;
+    let bytes: Vec<u8> = list
+        .split(',')
+        .map_while(|n| n.trim().parse::<u8>().ok())
+        .take_while(|&b| b != b'\r' && b != b'\n')
+        .take(160)
+        .collect();
+    let line = String::from_utf8_lossy(&bytes).into_owned();
+    Some(format!("{line:?}"))
 }
 
 /// The first 300 characters (parse errors quote the whole buffer).

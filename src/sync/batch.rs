@@ -28,6 +28,9 @@ pub struct Head {
     pub content_types: Vec<String>,
     /// Where a local source keeps the message.
     pub location: Option<String>,
+    /// The first step could not tell what the message is (its structure was
+    /// unreadable): fetch it whole.
+    pub force_candidate: bool,
 }
 
 /// The folder a step works on.
@@ -81,7 +84,8 @@ impl Plan {
                     in_reply_to: info.in_reply_to,
                     references: info.references,
                     size: head.size,
-                    candidate: inspected.candidate && ctx.role.is_watched(),
+                    candidate: (inspected.candidate || head.force_candidate)
+                        && ctx.role.is_watched(),
                     location: head.location,
                 }
             })

@@ -5,6 +5,7 @@
 //! Read-only throughout: folders are opened with EXAMINE and bodies fetched
 //! with BODY.PEEK, so `\Seen` is never set and nothing is moved or deleted.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,8 +26,8 @@ use crate::store::{HealthState, Store};
 /// checkpoint committed, for this many UIDs at a time.
 const STEP: usize = 500;
 
-/// Attempts of a `--once` run before it gives up on an inbox.
-const ONCE_ATTEMPTS: u32 = 3;
+/// Failed sessions of a `--once` run before it gives up on an inbox.
+const ONCE_ATTEMPTS: u32 = 5;
 
 /// Why a session ended.
 enum Failure {
@@ -75,6 +76,16 @@ struct Inbox<S> {
     tokens: Option<TokenSource>,
     health: Reporter<S>,
     outcome: InboxOutcome,
+    /// Folder → first UID of a step whose fetch failed: the next attempt
+    /// fetches that step one message at a time, to find a message the
+    /// client cannot read instead of failing on it forever.
+    careful: HashMap<String, u32>,
+    /// (folder, UID) whose BODYSTRUCTURE could not be read: its first step
+    /// is fetched without it, and the message fetched whole.
+    unreadable_structure: HashSet<(String, u32)>,
+    /// (folder, UID) whose body could not be read: handed on as an envelope
+    /// without a finding (and logged), so the folder moves on.
+    unreadable_body: HashSet<(String, u32)>,
 }
 
 /// Runs one IMAP inbox until it is caught up (`--once`) or stopped.
@@ -97,6 +108,9 @@ pub async fn run<S: Store>(
         tokens: None,
         health,
         outcome,
+        careful: HashMap::new(),
+        unreadable_structure: HashSet::new(),
+        unreadable_body: HashSet::new(),
     };
     if let Err(message) = inbox.init_tokens().await {
         inbox
@@ -108,6 +122,7 @@ pub async fn run<S: Store>(
     }
     let mut backoff = Backoff::new(sync.backoff_initial, sync.backoff_max);
     let mut limiter = LoginLimiter::new(sync.login_interval);
+    let mut failures = 0u32;
     loop {
         if !backoff::sleep_or_stop(limiter.wait_time(), &inbox.stop).await {
             break;
@@ -137,7 +152,8 @@ pub async fn run<S: Store>(
                     .set(HealthState::BackingOff, Some(message.clone()))
                     .await;
                 inbox.outcome.error = Some(message);
-                if inbox.mode.once && backoff.attempts() + 1 >= ONCE_ATTEMPTS {
+                failures += 1;
+                if inbox.mode.once && failures >= ONCE_ATTEMPTS {
                     break;
                 }
                 if !backoff::sleep_or_stop(backoff.next_delay(), &inbox.stop).await {
@@ -407,14 +423,29 @@ impl<S: Store> Inbox<S> {
         };
         let progress = self.progress(&folder, uids.len());
         for chunk in uids.chunks(STEP) {
-            let heads = session.fetch_heads(chunk).await?;
-            let plan = Plan::new(&ctx, heads.into_iter().map(head).collect());
-            let candidates = plan.candidate_uids();
+            let first = chunk.first().copied().unwrap_or(0);
+            let careful = self.careful.get(&folder) == Some(&first);
             let max_bytes = self.shared.config.sync.max_message_bytes;
+            let heads = if careful {
+                self.heads_one_by_one(session, &folder, chunk).await?
+            } else {
+                match session.fetch_heads(chunk).await {
+                    Ok(heads) => heads.into_iter().map(head).collect(),
+                    Err(err) => return Err(self.step_failed(&folder, first, err)),
+                }
+            };
+            let plan = Plan::new(&ctx, heads);
+            let candidates = plan.candidate_uids();
             let bodies = if candidates.is_empty() {
                 Vec::new()
+            } else if careful {
+                self.bodies_one_by_one(session, &folder, &candidates, max_bytes)
+                    .await?
             } else {
-                session.fetch_bodies(&candidates, max_bytes).await?
+                match session.fetch_bodies(&candidates, max_bytes).await {
+                    Ok(bodies) => bodies,
+                    Err(err) => return Err(self.step_failed(&folder, first, err)),
+                }
             };
             self.outcome.candidates += candidates.len();
             let (mut batch, _) = plan.analyse(bodies, max_bytes);
@@ -435,6 +466,75 @@ impl<S: Store> Inbox<S> {
             bar.finish_and_clear();
         }
         Ok(())
+    }
+
+    /// A step's fetch failed: the next attempt takes it one message at a
+    /// time (see [`Inbox::careful`]).
+    fn step_failed(&mut self, folder: &str, first: u32, err: imap::Error) -> Failure {
+        if !err.is_auth() {
+            self.careful.insert(folder.to_string(), first);
+        }
+        err.into()
+    }
+
+    /// The first fetch step one UID at a time; a UID that fails is marked
+    /// unreadable and, on the next attempt, fetched without BODYSTRUCTURE.
+    async fn heads_one_by_one(
+        &mut self,
+        session: &mut Session,
+        folder: &str,
+        uids: &[u32],
+    ) -> Result<Vec<Head>, Failure> {
+        let mut out = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            let key = (folder.to_string(), uid);
+            if self.unreadable_structure.contains(&key) {
+                let heads = session.fetch_heads_without_structure(&[uid]).await?;
+                out.extend(heads.into_iter().map(|h| Head {
+                    force_candidate: true,
+                    ..head(h)
+                }));
+                continue;
+            }
+            match session.fetch_heads(&[uid]).await {
+                Ok(heads) => out.extend(heads.into_iter().map(head)),
+                Err(err) if !err.is_auth() => {
+                    tracing::warn!(folder, uid, error = %err, "cannot read this message's structure; fetching it without");
+                    self.unreadable_structure.insert(key);
+                    return Err(err.into());
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Candidate bodies one UID at a time; a body that fails is skipped on
+    /// the next attempt (its envelope is still handed on).
+    async fn bodies_one_by_one(
+        &mut self,
+        session: &mut Session,
+        folder: &str,
+        uids: &[u32],
+        max_bytes: usize,
+    ) -> Result<Vec<(u32, Vec<u8>)>, Failure> {
+        let mut out = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            let key = (folder.to_string(), uid);
+            if self.unreadable_body.contains(&key) {
+                continue;
+            }
+            match session.fetch_bodies(&[uid], max_bytes).await {
+                Ok(bodies) => out.extend(bodies),
+                Err(err) if !err.is_auth() => {
+                    tracing::error!(folder, uid, error = %err, "cannot read this message; it is handed on without analysis");
+                    self.unreadable_body.insert(key);
+                    return Err(err.into());
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(out)
     }
 
     /// Where a folder's first sync starts: Sent `sent_backfill` back, the
@@ -480,6 +580,7 @@ fn head(h: imap::Head) -> Head {
         header: h.header,
         content_types: h.content_types,
         location: None,
+        force_candidate: false,
     }
 }
 

@@ -124,6 +124,7 @@ async fn scan_folder<S: Store>(
                 header: maildir::header_block(&raw).to_vec(),
                 content_types: Vec::new(),
                 location: Some(entry.path.display().to_string()),
+                force_candidate: false,
             });
             bodies.push((entry.mtime, entry.path.clone(), raw));
         }
