@@ -48,3 +48,29 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
     }
 }
+
+/// Loads the configuration for `command`; on problems prints them and
+/// returns exit code 2.
+fn load_config(command: &str, path: &std::path::Path) -> Result<crate::config::Config, ExitCode> {
+    crate::config::Config::load(path).map_err(|errors| {
+        eprintln!(
+            "rebound {command}: {} is not valid:\n{errors}",
+            path.display()
+        );
+        ExitCode::from(2)
+    })
+}
+
+/// A tokio runtime for `command` (multi-threaded for the daemon); exit code
+/// 1 when it cannot start.
+fn runtime(command: &str, multi_thread: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|err| {
+        eprintln!("rebound {command}: cannot start the runtime: {err}");
+        ExitCode::from(1)
+    })
+}

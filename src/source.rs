@@ -119,13 +119,22 @@ pub fn identity(account: &str, message_id: Option<&str>, raw: &[u8]) -> String {
             hash.update(raw);
         }
     }
-    let digest = hash.finalize();
-    let mut out = String::with_capacity(4 + 64);
-    out.push_str("msg_");
-    for byte in digest.iter() {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
+    format!("msg_{}", hex(&hash.finalize()))
+}
+
+/// SHA-256 of `bytes`, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 #[cfg(test)]

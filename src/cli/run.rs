@@ -66,51 +66,22 @@ enum LogFormat {
     Json,
 }
 
-/// Parses `30d`, `12h`, `45m`, `90s` or plain seconds.
+/// Parses `30d`, `12h`, `45m`, `90s` or plain seconds (the config's syntax).
 fn parse_age(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (digits, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not an age like 30d, 12h, 45m or 90s"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        "d" => n.saturating_mul(86_400),
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use d, h, m or s)"
-            ));
-        }
-    };
-    Ok(Duration::from_secs(secs))
+    crate::config::parse_duration(text).map_err(|err| err.to_string())
 }
 
 /// Runs the command; exit 0 when every inbox synced, 1 when one failed, 2 on
 /// a configuration problem.
 pub fn run(args: Args) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match super::load_config("run", &args.config) {
         Ok(config) => config,
-        Err(errors) => {
-            eprintln!("rebound run: {} is not valid:", args.config.display());
-            eprintln!("{errors}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     init_logging(args.log_format, args.once);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime("run", true) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("rebound run: cannot start the runtime: {err}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(run_async(args, config)) {
         Ok(outcomes) => {
@@ -249,7 +220,7 @@ mod tests {
     fn ages_parse() {
         assert_eq!(parse_age("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert_eq!(parse_age("90"), Ok(Duration::from_secs(90)));
-        assert!(parse_age("3w").is_err());
+        assert!(parse_age("3 fortnights").is_err());
         assert!(parse_age("d").is_err());
     }
 }

@@ -25,25 +25,13 @@ pub struct Args {
 
 /// Runs the command: exit 0, 1 when the store cannot be read, 2 on a bad config.
 pub fn run(args: Args) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match super::load_config("status", &args.config) {
         Ok(config) => config,
-        Err(errors) => {
-            eprintln!(
-                "rebound status: {} is not valid:\n{errors}",
-                args.config.display()
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime("status", false) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("rebound status: cannot start the runtime: {err}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(report(&config, args.json)) {
         Ok(text) => {

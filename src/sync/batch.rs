@@ -6,8 +6,6 @@
 //! [`Plan::new`] (pure: envelopes, candidate UIDs) → the source fetches the
 //! candidates' bodies → [`Plan::analyse`] (pure: findings) → [`deliver`].
 
-use sha2::{Digest, Sha256};
-
 use crate::bounce::{self, Verdict, prefilter};
 use crate::sink::{Batch, Sink};
 use crate::source::{self, Checkpoint, Envelope, Finding, FolderRole};
@@ -219,7 +217,7 @@ pub async fn deliver<S: Store>(
             uidvalidity: f.envelope.uidvalidity,
             uid: f.envelope.uid,
             verdict: verdict_name(f.report.verdict).to_string(),
-            raw_sha256: sha256_hex(&f.raw),
+            raw_sha256: source::sha256_hex(&f.raw),
             found_at: now,
         })
         .collect();
@@ -244,11 +242,4 @@ pub fn verdict_name(verdict: Verdict) -> &'static str {
         Verdict::Complaint => "complaint",
         Verdict::NotBounce => "not_bounce",
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

@@ -565,11 +565,7 @@ impl<S: Store> Inbox<S> {
 /// The fingerprint of the config's refresh token (SHA-256, hex), which ties
 /// a stored rotation to it.
 fn token_origin(token: &Secret) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(token.expose().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::source::sha256_hex(token.expose().as_bytes())
 }
 
 fn head(h: imap::Head) -> Head {
