@@ -5,10 +5,11 @@
 //! process) plus the inbox's optional `ca_file`. There is no way to turn
 //! verification off.
 
+use std::collections::HashMap;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -93,7 +94,7 @@ pub(super) async fn tls(
     ca_file: Option<&Path>,
     limit: Duration,
 ) -> Result<Stream, Error> {
-    let config = client_config(host, ca_file)?;
+    let config = shared_client_config(host, ca_file)?;
     let name = ServerName::try_from(host.to_string()).map_err(|e| Error::Tls {
         host: host.to_string(),
         message: format!("'{host}' is not a valid server name: {e}"),
@@ -120,6 +121,31 @@ fn system_roots() -> &'static RootCertStore {
         let _ = roots.add_parsable_certificates(found.certs);
         roots
     })
+}
+
+/// One TLS client configuration per trust setting (system roots, or system
+/// roots plus a given `ca_file`), shared by every session that uses it: a
+/// configuration holds its own copy of the root store (~150 trust anchors),
+/// and each live connection keeps its configuration, so a copy per session
+/// would cost tens of kilobytes per idle inbox. A `ca_file` is read the
+/// first time it is used; changing it takes a restart.
+fn shared_client_config(host: &str, ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, Error> {
+    static CONFIGS: OnceLock<Mutex<HashMap<Option<PathBuf>, Arc<ClientConfig>>>> = OnceLock::new();
+    let configs = CONFIGS.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = ca_file.map(Path::to_path_buf);
+    if let Some(config) = configs
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(&key)
+    {
+        return Ok(config.clone());
+    }
+    let config = client_config(host, ca_file)?;
+    configs
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(key, config.clone());
+    Ok(config)
 }
 
 fn client_config(host: &str, ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, Error> {
