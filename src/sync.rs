@@ -49,7 +49,15 @@ pub struct Shared<S> {
     pub store: Arc<S>,
     /// Where findings go.
     pub sink: Sink,
+    /// Bounds how many inboxes connect and log in at the same moment (a
+    /// restart of a process with a thousand inboxes must not hit the
+    /// servers, or one provider's rate limits, with a thousand logins at
+    /// once).
+    pub logins: tokio::sync::Semaphore,
 }
+
+/// Logins in flight at once, across all inboxes of a process.
+pub const CONCURRENT_LOGINS: usize = 32;
 
 /// What one inbox task did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -99,6 +107,7 @@ impl<S: Store> Supervisor<S> {
                 config,
                 store,
                 sink,
+                logins: tokio::sync::Semaphore::new(CONCURRENT_LOGINS),
             }),
         }
     }

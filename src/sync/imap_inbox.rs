@@ -245,6 +245,8 @@ impl<S: Store> Inbox<S> {
 
     /// Logs in; an OAuth2 token the server refuses is refreshed once.
     async fn login(&self) -> Result<Session, Failure> {
+        // Closed only if the supervisor is gone; then log in unthrottled.
+        let _permit = self.shared.logins.acquire().await.ok();
         let credentials = self.credentials().await?;
         match Session::connect(&self.settings, &credentials).await {
             Ok(session) => Ok(session),
