@@ -19,6 +19,12 @@
 //!   BODYSTRUCTURE, pre-filter, whole bodies of candidates, analysis, one
 //!   store transaction per 500 UIDs.
 //!
+//! For the breakdown (information only), each round also times the baseline
+//! client with rebound's step-1 fetch items, and rebound's IMAP layer alone
+//! (`Session::fetch_heads` over every UID, no pre-filter, analysis or store).
+//!
+//! `REBOUND_BENCH_PROFILE=rebound` runs only the rebound side, for a profiler.
+//!
 //! Reports median seconds of each, rebound/baseline (target ≤ 1.5×),
 //! messages/s, bodies fetched whole, and findings (expects one per bounce).
 
@@ -93,14 +99,28 @@ async fn run() -> Result<(), String> {
     );
 
     let settings = common::inbox_only(server.imap_settings(USER));
+    if std::env::var("REBOUND_BENCH_PROFILE").is_ok_and(|v| v == "rebound") {
+        // For a profiler: the rebound side alone, `rounds` times.
+        for round in 1..=rounds {
+            let reb = rebound_round(&settings).await?;
+            println!("rebound round {round}: {:.3} s", reb.seconds);
+        }
+        return Ok(());
+    }
     let mut base_times = Vec::new();
     let mut rebound_times = Vec::new();
+    let mut step1_times = Vec::new();
+    let mut layer_times = Vec::new();
+    let mut heads = Vec::new();
     let mut last = None;
     // Round 0 is the warm-up: Dovecot builds its index cache (headers,
     // BODYSTRUCTURE) on first access; the page cache fills.
     for round in 0..=rounds {
         let base = baseline(&server, &settings).await?;
         let reb = rebound_round(&settings).await?;
+        let step1 = baseline_step1(&server, &settings).await?;
+        let (layer, fetched) = session_layer(&settings).await?;
+        heads = fetched;
         let label = if round == 0 {
             "warm-up".to_string()
         } else {
@@ -124,9 +144,16 @@ async fn run() -> Result<(), String> {
                 uids.len()
             ));
         }
+        println!(
+            "{:>8}  (info) baseline with rebound's step-1 items {:.3} s | rebound's IMAP layer \
+             alone {layer:.3} s",
+            "", step1.seconds
+        );
         if round > 0 {
             base_times.push(base.seconds);
             rebound_times.push(reb.seconds);
+            step1_times.push(step1.seconds);
+            layer_times.push(layer);
         }
         last = Some(reb);
     }
@@ -154,6 +181,21 @@ async fn run() -> Result<(), String> {
         n / r,
         min(&rebound_times),
         max(&rebound_times)
+    );
+    let s1 = common::median(&step1_times);
+    let layer = common::median(&layer_times);
+    println!(
+        "breakdown (medians): baseline {b:.3} s -> + INTERNALDATE RFC822.SIZE BODYSTRUCTURE \
+         (same client) {s1:.3} s -> rebound's IMAP layer (Session::fetch_heads) {layer:.3} s \
+         -> whole inbox task {r:.3} s"
+    );
+    let (prefilter, candidates) = prefilter_time(&heads);
+    println!(
+        "pre-filter alone (bounce::prefilter::inspect on the fetched heads, one thread, best \
+         of 3): {:.1} ms for {} heads, {:.1} us each ({candidates} candidates)",
+        prefilter * 1000.0,
+        heads.len(),
+        prefilter * 1e6 / heads.len().max(1) as f64
     );
     let ratio = r / b;
     println!(
@@ -185,6 +227,27 @@ async fn run() -> Result<(), String> {
     Ok(())
 }
 
+/// Best of 3 passes of the pre-filter over `heads`, and its candidate count.
+fn prefilter_time(heads: &[rebound::imap::Head]) -> (f64, usize) {
+    let mut best = f64::INFINITY;
+    let mut candidates = 0;
+    for _ in 0..3 {
+        let started = Instant::now();
+        candidates = heads
+            .iter()
+            .filter(|h| {
+                rebound::bounce::prefilter::inspect(
+                    &h.header,
+                    h.content_types.iter().map(String::as_str),
+                )
+                .candidate
+            })
+            .count();
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    (best, candidates)
+}
+
 fn min(v: &[f64]) -> f64 {
     v.iter().copied().fold(f64::INFINITY, f64::min)
 }
@@ -200,8 +263,27 @@ struct Baseline {
 }
 
 /// The minimal client: connect over implicit TLS, LOGIN, EXAMINE, headers
-/// in batches of 500 UIDs, LOGOUT.
+/// in batches of 500 UIDs, LOGOUT. Nothing is parsed beyond async-imap's
+/// response parser.
 async fn baseline(server: &Dovecot, settings: &ImapSettings) -> Result<Baseline, String> {
+    header_client(server, settings, "(UID BODY.PEEK[HEADER])").await
+}
+
+/// The minimal client with rebound's step-1 fetch items (for the breakdown).
+async fn baseline_step1(server: &Dovecot, settings: &ImapSettings) -> Result<Baseline, String> {
+    header_client(
+        server,
+        settings,
+        "(UID INTERNALDATE RFC822.SIZE BODYSTRUCTURE BODY.PEEK[HEADER])",
+    )
+    .await
+}
+
+async fn header_client(
+    server: &Dovecot,
+    settings: &ImapSettings,
+    items: &str,
+) -> Result<Baseline, String> {
     let tls = tls_config(server)?;
     let started = Instant::now();
     let tcp = tokio::net::TcpStream::connect((settings.host.as_str(), settings.port))
@@ -241,7 +323,7 @@ async fn baseline(server: &Dovecot, settings: &ImapSettings) -> Result<Baseline,
             continue;
         };
         let mut fetches = session
-            .uid_fetch(format!("{first}:{last}"), "(UID BODY.PEEK[HEADER])")
+            .uid_fetch(format!("{first}:{last}"), items)
             .await
             .map_err(|e| format!("baseline UID FETCH: {e}"))?;
         while let Some(fetch) = fetches.next().await {
@@ -261,6 +343,45 @@ async fn baseline(server: &Dovecot, settings: &ImapSettings) -> Result<Baseline,
         headers,
         header_bytes,
     })
+}
+
+/// rebound's IMAP layer alone: `Session::connect`, EXAMINE, UID SEARCH
+/// SINCE, `fetch_heads` per 500 UIDs (BODYSTRUCTURE walked into content
+/// types), LOGOUT; no pre-filter, bodies, analysis or store.
+async fn session_layer(settings: &ImapSettings) -> Result<(f64, Vec<rebound::imap::Head>), String> {
+    let credentials = rebound::imap::password_credentials(settings).ok_or("no password")?;
+    let started = Instant::now();
+    let mut session = rebound::imap::Session::connect(settings, &credentials)
+        .await
+        .map_err(|e| format!("session connect: {e}"))?;
+    session
+        .examine("INBOX")
+        .await
+        .map_err(|e| format!("session EXAMINE: {e}"))?;
+    let since = rebound::sync::unix_now() - 3650 * 86_400;
+    let uids = session
+        .uids_since(since)
+        .await
+        .map_err(|e| format!("session UID SEARCH: {e}"))?;
+    let mut heads = Vec::with_capacity(uids.len());
+    for chunk in uids.chunks(500) {
+        heads.extend(
+            session
+                .fetch_heads(chunk)
+                .await
+                .map_err(|e| format!("session fetch_heads: {e}"))?,
+        );
+    }
+    session.logout().await;
+    let seconds = started.elapsed().as_secs_f64();
+    if heads.len() != uids.len() {
+        return Err(format!(
+            "session layer: {} heads for {} UIDs",
+            heads.len(),
+            uids.len()
+        ));
+    }
+    Ok((seconds, heads))
 }
 
 fn tls_config(server: &Dovecot) -> Result<Arc<ClientConfig>, String> {
