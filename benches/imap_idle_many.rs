@@ -220,6 +220,15 @@ async fn run() -> Result<(), String> {
         stopping.elapsed().as_secs_f64() * 1000.0,
         outcomes.iter().filter(|o| o.error.is_some()).count()
     );
+    let mut errors: HashMap<String, usize> = HashMap::new();
+    for o in &outcomes {
+        if let Some(err) = &o.error {
+            *errors.entry(err.clone()).or_insert(0) += 1;
+        }
+    }
+    for (error, count) in &errors {
+        println!("  {count} tasks ended with: {error}");
+    }
     store.close().await;
     if found < pushed.len() {
         return Err(format!("only {found}/{} pushes arrived", pushed.len()));
