@@ -15,8 +15,7 @@ use rebound::config::{
 };
 use rebound::sink::Sink;
 use rebound::store::SqliteStore;
-use rebound::sync::{InboxOutcome, Mode, Shared, imap_inbox};
-use tokio::task::JoinSet;
+use rebound::sync::{InboxOutcome, Mode, Supervisor};
 use tokio_util::sync::CancellationToken;
 
 /// `cargo bench` passes `--bench`; `cargo test --all-targets` (the project's
@@ -87,48 +86,28 @@ pub fn config(db: &Path, sync: SyncConfig, inboxes: Vec<InboxConfig>) -> Config 
     }
 }
 
-/// Starts one task per enabled IMAP inbox, as `Supervisor::run` should.
-///
-/// `Supervisor::run` (src/sync.rs, at commit 6a65658) does not dispatch
-/// `Source::Imap`: it returns an empty outcome at once (`let _ = settings;`),
-/// so the benchmarks call the public `sync::imap_inbox::run` the same way
-/// the supervisor would (one task per inbox, sharing one `Shared`). Once the
-/// supervisor calls it, the benchmarks can switch to `Supervisor::run`.
+/// Runs the real supervisor (one task per enabled inbox) in the background.
 pub fn spawn_inboxes(
     config: Arc<Config>,
     store: Arc<SqliteStore>,
     sink: Sink,
     mode: Mode,
     stop: &CancellationToken,
-) -> JoinSet<InboxOutcome> {
-    let shared = Arc::new(Shared {
-        config: config.clone(),
-        store,
-        sink,
-    });
-    let mut tasks = JoinSet::new();
-    for inbox in config.inboxes.iter().filter(|i| i.enabled) {
-        let Source::Imap(settings) = inbox.source.clone() else {
-            continue;
-        };
-        let shared = shared.clone();
-        let inbox = inbox.clone();
-        let stop = stop.child_token();
-        tasks.spawn(async move { imap_inbox::run(shared, inbox, settings, mode, stop).await });
-    }
-    tasks
+) -> tokio::task::JoinHandle<Vec<InboxOutcome>> {
+    let supervisor = Supervisor::new(config, store, sink);
+    let stop = stop.clone();
+    tokio::spawn(async move { supervisor.run(mode, stop).await })
 }
 
-/// Awaits every task; outcomes in completion order.
-pub async fn join_all(mut tasks: JoinSet<InboxOutcome>) -> Vec<InboxOutcome> {
-    let mut out = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(outcome) => out.push(outcome),
-            Err(err) => eprintln!("bench: an inbox task ended abnormally: {err}"),
+/// Awaits the supervisor; one outcome per inbox.
+pub async fn join_all(task: tokio::task::JoinHandle<Vec<InboxOutcome>>) -> Vec<InboxOutcome> {
+    match task.await {
+        Ok(outcomes) => outcomes,
+        Err(err) => {
+            eprintln!("bench: the supervisor ended abnormally: {err}");
+            Vec::new()
         }
     }
-    out
 }
 
 fn fixtures_dir() -> PathBuf {

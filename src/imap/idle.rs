@@ -17,6 +17,9 @@ use tokio_util::sync::CancellationToken;
 use super::session::{Session, drain_unsolicited, map_error, map_io, observe};
 use super::{Error, IdleEnd};
 
+/// How long DONE may take when IDLE ends because the caller stops.
+const STOP_DONE_LIMIT: Duration = Duration::from_millis(500);
+
 impl Session {
     /// Waits in IDLE until the server announces new messages
     /// ([`IdleEnd::NewMail`]), `max` passes ([`IdleEnd::Timeout`]) or `stop`
@@ -76,6 +79,18 @@ impl Session {
             }
         };
 
+        if end == IdleEnd::Stopped {
+            // Shutting down: a polite DONE, but no waiting for a slow
+            // server (a thousand sessions stopping at once wake it all
+            // together) and no error to report. The session is dead
+            // unless DONE completes at once; the caller logs out anyway.
+            let limit = self.timeouts.done.min(STOP_DONE_LIMIT);
+            if let Ok(Ok(mut session)) = tokio::time::timeout(limit, handle.done()).await {
+                drain_unsolicited(&mut session, &mut exists, &mut news);
+                self.inner = Some(session);
+            }
+            return Ok(IdleEnd::Stopped);
+        }
         let mut session = tokio::time::timeout(self.timeouts.done, handle.done())
             .await
             .map_err(|_| Error::Timeout("IDLE DONE"))?

@@ -190,8 +190,10 @@ impl Session {
 
     /// LOGOUT, best effort and bounded by the `done` timeout.
     pub async fn logout(mut self) {
+        // A courtesy (RFC 3501 §6.1.3): never worth holding a shutdown for.
         if let Some(mut inner) = self.inner.take() {
-            let _ = tokio::time::timeout(self.timeouts.done, inner.logout()).await;
+            let limit = self.timeouts.done.min(std::time::Duration::from_secs(1));
+            let _ = tokio::time::timeout(limit, inner.logout()).await;
         }
     }
 
