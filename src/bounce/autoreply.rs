@@ -3,10 +3,12 @@
 //! An auto-reply must never count as a bounce: it proves the mailbox is alive.
 //! The first marker found is reported, so operators can see why.
 
+use std::sync::LazyLock;
+
 use mail_parser::Message;
 
 use super::headers::raw_header;
-use super::text::contains_ci;
+use super::text::{PhraseSet, contains_ci};
 
 /// Header markers: `(header, value substring or "" for any value, label)`.
 const HEADER_MARKERS: &[(&str, &str)] = &[
@@ -140,9 +142,10 @@ pub fn marker(msg: &Message<'_>, subject: Option<&str>) -> Option<String> {
     if let Some(prefix) = SUBJECT_PREFIXES.iter().find(|p| trimmed.starts_with(*p)) {
         return Some(format!("Subject: {prefix}"));
     }
-    SUBJECT_MARKERS
-        .iter()
-        .find(|m| lower.contains(*m))
+    static FINDER: LazyLock<PhraseSet> = LazyLock::new(|| PhraseSet::new(SUBJECT_MARKERS));
+    FINDER
+        .first_listed(&lower)
+        .and_then(|i| SUBJECT_MARKERS.get(i))
         .map(|m| format!("Subject: {m}"))
 }
 

@@ -4,10 +4,38 @@
 //! is only read for recipients when its sender, subject or headers say it is
 //! one, so ordinary mail that talks about "failed delivery" stays `not_bounce`.
 
+use std::sync::LazyLock;
+
 use mail_parser::{Message, PartType};
 
 use super::headers::{has_header, raw_header};
-use super::text;
+use super::text::{self, PhraseSet};
+
+/// [`DAEMON_LOCAL_PARTS`] and [`DAEMON_SENDERS`] in one automaton: the
+/// pre-filter runs this on every message of a mailbox.
+static DAEMON_FINDER: LazyLock<PhraseSet> = LazyLock::new(|| {
+    let all: Vec<&str> = DAEMON_LOCAL_PARTS
+        .iter()
+        .chain(DAEMON_SENDERS)
+        .copied()
+        .collect();
+    PhraseSet::new(&all)
+});
+
+/// [`NDR_SUBJECTS`], compiled.
+static NDR_SUBJECT_FINDER: LazyLock<PhraseSet> = LazyLock::new(|| PhraseSet::new(NDR_SUBJECTS));
+
+/// Subject words of delay warnings (lower-case).
+const DELAY_SUBJECTS: &[&str] = &[
+    "delay",
+    "warning: could not send",
+    "still undelivered",
+    "not yet been delivered",
+    "will retry",
+    "delivery warning",
+];
+
+static DELAY_SUBJECT_FINDER: LazyLock<PhraseSet> = LazyLock::new(|| PhraseSet::new(DELAY_SUBJECTS));
 
 /// Local parts of the mail systems that send NDRs (also never a failed recipient).
 pub const DAEMON_LOCAL_PARTS: &[&str] = &[
@@ -188,8 +216,7 @@ pub fn evidence(msg: &Message<'_>, subject: Option<&str>) -> Evidence {
     let return_path = raw_header(msg, "Return-Path")
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let daemon_sender = DAEMON_LOCAL_PARTS.iter().any(|d| from_text.contains(d))
-        || DAEMON_SENDERS.iter().any(|d| from_text.contains(d))
+    let daemon_sender = DAEMON_FINDER.is_match(&from_text)
         || from_text.trim().trim_matches(['<', '>', '"']).is_empty()
             && raw_header(msg, "From").is_some()
         || return_path.contains("mailer-daemon@");
@@ -198,18 +225,10 @@ pub fn evidence(msg: &Message<'_>, subject: Option<&str>) -> Evidence {
     let is_reply = REPLY_PREFIXES
         .iter()
         .any(|p| subject_trimmed.starts_with(p));
-    let ndr_subject = !is_reply && NDR_SUBJECTS.iter().any(|s| subject_lower.contains(s));
-    let delay_subject = !is_reply
-        && [
-            "delay",
-            "warning: could not send",
-            "still undelivered",
-            "not yet been delivered",
-            "will retry",
-            "delivery warning",
-        ]
-        .iter()
-        .any(|s| subject_lower.contains(s));
+    // The phrases are lower-case and matched against the Unicode-lowercased
+    // subject (the automaton's own case folding is ASCII only).
+    let ndr_subject = !is_reply && NDR_SUBJECT_FINDER.is_match(&subject_lower);
+    let delay_subject = !is_reply && DELAY_SUBJECT_FINDER.is_match(&subject_lower);
     let null_sender = raw_header(msg, "Return-Path").is_some_and(|v| {
         let v = v.trim();
         v == "<>" || v.is_empty() || v.eq_ignore_ascii_case("<MAILER-DAEMON>")

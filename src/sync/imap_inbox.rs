@@ -424,19 +424,46 @@ impl<S: Store> Inbox<S> {
             }
         };
         let progress = self.progress(&folder, uids.len());
-        for chunk in uids.chunks(STEP) {
+        let chunks: Vec<&[u32]> = uids.chunks(STEP).collect();
+        let mut prefetched: Option<Vec<Head>> = None;
+        for (i, chunk) in chunks.iter().copied().enumerate() {
             let first = chunk.first().copied().unwrap_or(0);
             let careful = self.careful.get(&folder) == Some(&first);
             let max_bytes = self.shared.config.sync.max_message_bytes;
-            let heads = if careful {
-                self.heads_one_by_one(session, &folder, chunk).await?
-            } else {
-                match session.fetch_heads(chunk).await {
+            let heads = match prefetched.take() {
+                Some(heads) => heads,
+                None if careful => self.heads_one_by_one(session, &folder, chunk).await?,
+                None => match session.fetch_heads(chunk).await {
                     Ok(heads) => heads.into_iter().map(head).collect(),
                     Err(err) => return Err(self.step_failed(&folder, first, err)),
-                }
+                },
             };
-            let plan = Plan::new(&ctx, heads);
+            // The pre-filter of this step runs on a blocking thread while the
+            // next step's heads come in (a backfill is bound by both).
+            let next = chunks.get(i + 1).copied().filter(|next| {
+                let next_first = next.first().copied().unwrap_or(0);
+                self.careful.get(&folder) != Some(&next_first)
+            });
+            let plan_ctx = ctx.clone();
+            let planning = tokio::task::spawn_blocking(move || Plan::new(&plan_ctx, heads));
+            let (plan, fetched) = match next {
+                Some(next) => {
+                    let (plan, fetched) = tokio::join!(planning, session.fetch_heads(next));
+                    (plan, Some((next, fetched)))
+                }
+                None => (planning.await, None),
+            };
+            let plan =
+                plan.map_err(|err| Failure::Transient(format!("the pre-filter failed: {err}")))?;
+            if let Some((next, fetched)) = fetched {
+                match fetched {
+                    Ok(heads) => prefetched = Some(heads.into_iter().map(head).collect()),
+                    Err(err) => {
+                        let next_first = next.first().copied().unwrap_or(0);
+                        return Err(self.step_failed(&folder, next_first, err));
+                    }
+                }
+            }
             let candidates = plan.candidate_uids();
             let bodies = if candidates.is_empty() {
                 Vec::new()
