@@ -24,7 +24,7 @@ use crate::store::{HealthState, Store};
 
 /// Messages per step: heads are fetched, candidates fetched whole, and the
 /// checkpoint committed, for this many UIDs at a time.
-const STEP: usize = 500;
+const STEP: usize = 2000;
 
 /// Failed sessions of a `--once` run before it gives up on an inbox.
 const ONCE_ATTEMPTS: u32 = 5;
