@@ -1,7 +1,8 @@
 //! A message the IMAP client cannot read must not stall its folder: a small
 //! scripted IMAP server (real TCP, real protocol) answers every FETCH that
 //! asks for one message's BODYSTRUCTURE with garbage, which kills the
-//! session. The connector must find that message, fetch it without its
+//! session. The message is a DSN wrapped in `multipart/mixed` by a gateway,
+//! so its headers alone cannot tell and its structure is asked for. The connector must find that message, fetch it without its
 //! structure, analyse it, and hand on everything after it.
 
 use std::collections::BTreeSet;
@@ -35,7 +36,9 @@ fn messages() -> Vec<Vec<u8>> {
     vec![
         b"From: carol@example.org\r\nSubject: hello\r\nMessage-ID: <m1@example.org>\r\n\r\nhi\r\n"
             .to_vec(),
-        fixture("postfix_user_unknown", "poisoned"),
+        // No notice by its headers: only its structure shows the report, and
+        // that structure is what the server garbles.
+        fixture("gateway_wrapped_in_mixed", "poisoned"),
         fixture("postfix_mailbox_full", "after"),
     ]
 }

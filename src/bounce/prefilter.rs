@@ -41,6 +41,11 @@ pub struct Head {
     /// Every To, Cc and Bcc address (lower-cased; at most 100 per header),
     /// which tracking of sent mail needs.
     pub recipients: Vec<String>,
+    /// Not a candidate by its headers, but its top-level type is one that
+    /// can nest a report (`multipart/*` other than `alternative`,
+    /// `message/*`): only its MIME structure (IMAP BODYSTRUCTURE) can tell.
+    /// Always false when content types were given.
+    pub needs_structure: bool,
 }
 
 /// [`is_candidate`] plus the message's own headers, from one header parse.
@@ -56,12 +61,37 @@ pub fn inspect<'a>(header_block: &[u8], content_types: impl IntoIterator<Item = 
         }
         None => (MessageInfo::default(), Vec::new()),
     };
+    let mut content_types = content_types.into_iter().peekable();
+    let structure_given = content_types.peek().is_some();
     let candidate = report_type_or_head(&repaired, content_types, parsed.as_ref());
+    let needs_structure = !candidate
+        && !structure_given
+        && parsed.as_ref().is_some_and(|head| may_nest_a_report(head));
     Head {
         candidate,
         info,
         recipients,
+        needs_structure,
     }
+}
+
+/// Whether a message of this top-level type can carry a report in a nested
+/// part (a gateway wrapping a DSN in `multipart/mixed`, a forwarded notice).
+fn may_nest_a_report(head: &mail_parser::Message<'_>) -> bool {
+    use mail_parser::MimeHeaders;
+    let Some(ct) = head.content_type() else {
+        return false;
+    };
+    let ctype = ct.ctype();
+    let subtype = ct.subtype().unwrap_or_default();
+    (ctype.eq_ignore_ascii_case("multipart") && !subtype.eq_ignore_ascii_case("alternative"))
+        || ctype.eq_ignore_ascii_case("message")
+}
+
+/// Whether a content type (`type/subtype`, any case) is one of the report
+/// types the analysis reads (delivery-status, feedback-report, ...).
+pub fn is_report_type(content_type: &str) -> bool {
+    mime::mentions_report_type(content_type.to_ascii_lowercase().as_bytes())
 }
 
 fn report_type_or_head<'a>(
@@ -69,10 +99,7 @@ fn report_type_or_head<'a>(
     content_types: impl IntoIterator<Item = &'a str>,
     parsed: Option<&mail_parser::Message<'_>>,
 ) -> bool {
-    if content_types
-        .into_iter()
-        .any(|t| mime::mentions_report_type(t.to_ascii_lowercase().as_bytes()))
-    {
+    if content_types.into_iter().any(is_report_type) {
         return true;
     }
     // The header block alone: its own Content-Type may name a report type.

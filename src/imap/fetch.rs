@@ -19,7 +19,7 @@ use super::session::Session;
 use super::{Error, Head};
 
 /// UIDs per UID FETCH in step 1 (keeps command lines and responses bounded).
-const HEAD_BATCH: usize = 2000;
+const HEAD_BATCH: usize = 500;
 /// UIDs per UID FETCH in step 2 (bodies can be up to the size cap each).
 const BODY_BATCH: usize = 20;
 /// BODYSTRUCTURE nesting deeper than this is not walked (hostile input).

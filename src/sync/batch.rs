@@ -52,6 +52,9 @@ pub struct Plan {
     envelopes: Vec<Envelope>,
     /// The highest UID covered by this step.
     last_uid: u32,
+    /// Messages whose headers could not decide and whose structure can:
+    /// see [`Plan::structure_uids`].
+    needs_structure: Vec<u32>,
 }
 
 impl Plan {
@@ -59,12 +62,16 @@ impl Plan {
     /// in watched folders (Sent mail is tracked, never analysed).
     pub fn new(ctx: &FolderCtx, heads: Vec<Head>) -> Plan {
         let mut last_uid = 0;
+        let mut needs_structure = Vec::new();
         let envelopes = heads
             .into_iter()
             .map(|head| {
                 last_uid = last_uid.max(head.uid);
                 let inspected =
                     prefilter::inspect(&head.header, head.content_types.iter().map(String::as_str));
+                if inspected.needs_structure && ctx.role.is_watched() && !head.force_candidate {
+                    needs_structure.push(head.uid);
+                }
                 let info = inspected.info;
                 Envelope {
                     inbox: ctx.inbox.clone(),
@@ -91,7 +98,33 @@ impl Plan {
         Plan {
             envelopes,
             last_uid,
+            needs_structure,
         }
+    }
+
+    /// The UIDs whose MIME structure (BODYSTRUCTURE) the source should fetch
+    /// and pass to [`Plan::add_structure`]: messages in watched folders that
+    /// are no candidates by their headers, but whose top-level type can nest
+    /// a report. A source that fetched structures with the heads has none.
+    pub fn structure_uids(&self) -> &[u32] {
+        &self.needs_structure
+    }
+
+    /// Decides again, with their content types, for messages of
+    /// [`Plan::structure_uids`] (`(uid, content types)`).
+    pub fn add_structure(&mut self, structures: Vec<(u32, Vec<String>)>) {
+        for (uid, types) in structures {
+            let Some(envelope) = self.envelopes.iter_mut().find(|e| e.uid == uid) else {
+                continue;
+            };
+            if types
+                .iter()
+                .any(|t| crate::bounce::prefilter::is_report_type(t))
+            {
+                envelope.candidate = true;
+            }
+        }
+        self.needs_structure.clear();
     }
 
     /// The UIDs whose whole body the source must fetch.

@@ -433,7 +433,7 @@ impl<S: Store> Inbox<S> {
             let heads = match prefetched.take() {
                 Some(heads) => heads,
                 None if careful => self.heads_one_by_one(session, &folder, chunk).await?,
-                None => match session.fetch_heads(chunk).await {
+                None => match session.fetch_heads_without_structure(chunk).await {
                     Ok(heads) => heads.into_iter().map(head).collect(),
                     Err(err) => return Err(self.step_failed(&folder, first, err)),
                 },
@@ -448,12 +448,13 @@ impl<S: Store> Inbox<S> {
             let planning = tokio::task::spawn_blocking(move || Plan::new(&plan_ctx, heads));
             let (plan, fetched) = match next {
                 Some(next) => {
-                    let (plan, fetched) = tokio::join!(planning, session.fetch_heads(next));
+                    let (plan, fetched) =
+                        tokio::join!(planning, session.fetch_heads_without_structure(next));
                     (plan, Some((next, fetched)))
                 }
                 None => (planning.await, None),
             };
-            let plan =
+            let mut plan =
                 plan.map_err(|err| Failure::Transient(format!("the pre-filter failed: {err}")))?;
             if let Some((next, fetched)) = fetched {
                 match fetched {
@@ -462,6 +463,21 @@ impl<S: Store> Inbox<S> {
                         let next_first = next.first().copied().unwrap_or(0);
                         return Err(self.step_failed(&folder, next_first, err));
                     }
+                }
+            }
+            // Step 1b: BODYSTRUCTURE only for the messages whose headers could
+            // not decide but whose top-level type can nest a report (it costs
+            // the server a MIME parse of the message).
+            let structure_uids = plan.structure_uids().to_vec();
+            if !structure_uids.is_empty() {
+                match session.fetch_heads(&structure_uids).await {
+                    Ok(heads) => plan.add_structure(
+                        heads
+                            .into_iter()
+                            .map(|h| (h.uid, h.content_types))
+                            .collect(),
+                    ),
+                    Err(err) => return Err(self.step_failed(&folder, first, err)),
                 }
             }
             let candidates = plan.candidate_uids();
