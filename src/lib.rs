@@ -54,6 +54,8 @@ pub mod source;
 pub mod store;
 #[cfg(feature = "service")]
 pub mod sync;
+#[cfg(feature = "service")]
+pub mod track;
 
 #[cfg(feature = "service")]
 pub mod cli;
