@@ -200,33 +200,42 @@ pub fn match_recipient(
         .and_then(normalise_address);
     let (reply_ids, embedded_ids) = cited_ids(report);
 
-    let cited = [
-        (Method::ReplyHeaders, reply_ids),
-        (Method::EmbeddedOriginal, embedded_ids),
-    ];
-    for (method, ids) in cited {
-        if let Some((message, listed)) = pick_cited(&ids, by_id, &addresses) {
-            // The notice cites our message but it was not sent to this
-            // address (alias, list expansion): it still concerns that
-            // message; keep the address that failed (architecture.md).
-            let final_address = if listed {
-                final_address
-            } else {
-                final_address.or_else(|| addresses.first().cloned())
-            };
-            return Match {
-                method,
-                confidence: Some(Confidence::Certain),
-                message: Some(message.clone()),
-                detection_limited: false,
-                gateway: report.gateway.clone(),
-                final_address,
-            };
-        }
+    let by_reply = pick_cited(&reply_ids, by_id, &addresses).map(|p| (Method::ReplyHeaders, p));
+    let by_embedded =
+        pick_cited(&embedded_ids, by_id, &addresses).map(|p| (Method::EmbeddedOriginal, p));
+    // Reply headers first; but when the message they cite was not sent to
+    // this recipient and the embedded original was, the embedded original is
+    // the better evidence (References also name older messages of a thread).
+    let cited = match (by_reply, by_embedded) {
+        (Some((_, (_, false))), Some(embedded @ (_, (_, true)))) => Some(embedded),
+        (reply @ Some(_), _) => reply,
+        (None, embedded) => embedded,
+    };
+    if let Some((method, (message, listed))) = cited {
+        // The notice cites our message but it was not sent to this
+        // address (alias, list expansion): it still concerns that
+        // message; keep the address that failed (architecture.md).
+        let final_address = if listed {
+            final_address
+        } else {
+            final_address.or_else(|| addresses.first().cloned())
+        };
+        return Match {
+            method,
+            confidence: Some(Confidence::Certain),
+            message: Some(message.clone()),
+            detection_limited: false,
+            gateway: report.gateway.clone(),
+            final_address,
+        };
     }
 
+    // The window only trusts the address we sent to (Original-Recipient
+    // when the notice gives it): a message sent to the Final-Recipient
+    // directly is another send, and picking it would be a guess.
+    let sent_to: Vec<String> = normalise_address(&recipient.address).into_iter().collect();
     if let Some((message, subject_matches)) =
-        pick_in_window(report, notice_time, by_recipient, &addresses, settings)
+        pick_in_window(report, notice_time, by_recipient, &sent_to, settings)
     {
         return Match {
             method: Method::RecipientWindow,
@@ -287,7 +296,9 @@ fn pick_in_window<'a>(
             };
             (m, matches, overlap)
         })
-        .max_by_key(|(m, matches, overlap)| (*matches, *overlap, m.sent_at))
+        // Message-ID last, so that the choice does not depend on the order
+        // the caller listed the candidates in.
+        .max_by_key(|(m, matches, overlap)| (*matches, *overlap, m.sent_at, &m.message_id))
         .map(|(m, matches, _)| (m, matches))
 }
 

@@ -385,3 +385,78 @@ fn subjects_normalise_and_enums_serialise_snake_case() {
     assert_eq!(json["method"], "unmatched");
     assert!(json["confidence"].is_null());
 }
+
+#[test]
+fn embedded_original_listing_the_recipient_beats_a_thread_reference_that_does_not() {
+    let mut report = fixture("postfix_user_unknown");
+    report.message.references = vec!["root@crm".into()];
+    let root = tracked("root@crm", &["carol@example.org"], None, T - 86_400);
+    let embedded = tracked(
+        "crm.20261123101455.0001@example.com",
+        &["bob@example.net"],
+        None,
+        T - 5,
+    );
+    let by_id = [root, embedded.clone()];
+    let m = match_recipient(
+        &report,
+        &report.recipients[0],
+        T,
+        &by_id,
+        &[],
+        &Settings::default(),
+    );
+    assert_eq!(m.method, Method::EmbeddedOriginal);
+    assert_eq!(m.message, Some(embedded));
+    assert_eq!(m.final_address, None);
+}
+
+#[test]
+fn window_trusts_only_the_address_sent_to_not_the_final_recipient() {
+    let mut report = fixture("original_recipient_alias");
+    report.original.message_id = None;
+    let info = report.recipients[0].clone();
+    assert_eq!(
+        info.final_address.as_deref(),
+        Some("jane.doe@mail.example.net")
+    );
+    let to_jane = tracked("j@crm", &["jane.doe@mail.example.net"], None, T - 100);
+    let m = match_recipient(&report, &info, T, &[], &[to_jane], &Settings::default());
+    assert_eq!(m.method, Method::Unmatched);
+    assert_eq!(m.message, None);
+    assert_eq!(
+        m.final_address.as_deref(),
+        Some("jane.doe@mail.example.net")
+    );
+}
+
+#[test]
+fn notice_subject_stands_in_for_a_missing_original_subject() {
+    let mut report = bare_notice("bob@example.net", None);
+    report.message.subject = Some("Undeliverable: Proposal for Q1".into());
+    let sent = tracked(
+        "p@crm",
+        &["bob@example.net"],
+        Some("Proposal for Q1"),
+        T - 60,
+    );
+    let m = window(&report, std::slice::from_ref(&sent), &Settings::default());
+    assert_eq!(m.confidence, Some(Confidence::Likely));
+
+    // Exact ties are broken by Message-ID, whatever order the caller used.
+    let a = tracked(
+        "a@crm",
+        &["bob@example.net"],
+        Some("Proposal for Q1"),
+        T - 60,
+    );
+    let b = tracked(
+        "b@crm",
+        &["bob@example.net"],
+        Some("Proposal for Q1"),
+        T - 60,
+    );
+    let one = window(&report, &[a.clone(), b.clone()], &Settings::default());
+    let other = window(&report, &[b, a], &Settings::default());
+    assert_eq!(one.message, other.message);
+}
