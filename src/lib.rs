@@ -45,6 +45,8 @@ pub mod imap;
 #[cfg(feature = "service")]
 pub mod maildir;
 #[cfg(feature = "service")]
+pub mod matching;
+#[cfg(feature = "service")]
 pub mod oauth;
 #[cfg(feature = "service")]
 pub mod sink;
