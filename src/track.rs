@@ -19,6 +19,27 @@ pub enum TrackSource {
     SentFolder,
 }
 
+impl TrackSource {
+    /// The stable name stored and shown (`api`, `cli`, `sent_folder`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackSource::Api => "api",
+            TrackSource::Cli => "cli",
+            TrackSource::SentFolder => "sent_folder",
+        }
+    }
+
+    /// The inverse of [`TrackSource::as_str`].
+    pub fn parse(name: &str) -> Option<TrackSource> {
+        Some(match name {
+            "api" => TrackSource::Api,
+            "cli" => TrackSource::Cli,
+            "sent_folder" => TrackSource::SentFolder,
+            _ => return None,
+        })
+    }
+}
+
 /// One recipient of a tracked message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackedRecipient {
