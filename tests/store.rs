@@ -393,3 +393,36 @@ async fn two_opens_of_a_new_file_migrate_once() {
         .unwrap();
     assert_eq!(versions, vec![1, 2]);
 }
+
+#[tokio::test]
+async fn tracking_the_same_input_again_keeps_updated_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let m = contract::sent("acme", "m@x", 100, &["a@example.org"]);
+    assert_eq!(store.track(std::slice::from_ref(&m), 10).await.unwrap(), 1);
+    assert_eq!(store.track(std::slice::from_ref(&m), 20).await.unwrap(), 0);
+    let mut conn = raw(&path).await;
+    const TIMES: &str = "SELECT created_at, updated_at FROM tracked_messages";
+    assert_eq!(
+        sqlx::query_as::<_, (i64, i64)>(TIMES)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap(),
+        (10, 10)
+    );
+    let changed = rebound::track::TrackedMessage {
+        subject: Some("changed".into()),
+        ..m
+    };
+    assert_eq!(store.track(&[changed], 30).await.unwrap(), 0);
+    assert_eq!(
+        sqlx::query_as::<_, (i64, i64)>(TIMES)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap(),
+        (10, 30)
+    );
+    conn.close().await.unwrap();
+    store.close().await;
+}
