@@ -4,6 +4,7 @@ mod check_config;
 mod classify;
 mod run;
 mod status;
+mod track;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,9 @@ enum Command {
     Run(run::Args),
     /// Show each inbox's health and folder checkpoints.
     Status(status::Args),
+    /// Register sent messages (from arguments or a JSON Lines file) so that
+    /// bounces can be matched to them.
+    Track(track::Args),
 }
 
 /// Parses the arguments and runs the command; returns the process exit code
@@ -46,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig(args) => check_config::run(args),
         Command::Run(args) => run::run(args),
         Command::Status(args) => status::run(args),
+        Command::Track(args) => track::run(args),
     }
 }
 

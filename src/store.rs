@@ -5,8 +5,8 @@
 //! Issue 3 (the IMAP connector) needs UID checkpoints per (inbox, folder),
 //! the identities of findings already handed on (so a rescan after a
 //! UIDVALIDITY change emits nothing twice), persisted inbox health, and the
-//! rotated OAuth2 refresh token of an inbox. Later issues extend it with
-//! tracked messages, contact state and the event outbox.
+//! rotated OAuth2 refresh token of an inbox. Issue 4 adds tracked sent
+//! messages; later steps add contact state and the event outbox.
 
 mod migrate;
 pub mod sqlite;
@@ -16,6 +16,7 @@ use std::future::Future;
 use serde::Serialize;
 
 use crate::source::Checkpoint;
+use crate::track::TrackedMessage;
 
 pub use migrate::MigrateError;
 pub use sqlite::SqliteStore;
@@ -203,4 +204,46 @@ pub trait Store: Send + Sync + 'static {
         origin: &str,
         now: i64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// In one transaction: registers `messages`, keyed by (account,
+    /// message_id). A message already tracked gets the new inbox, subject,
+    /// sent_at, metadata and source, and its recipients are replaced by the
+    /// given ones; the same input twice changes nothing (`updated_at` moves
+    /// only when a value differs). Recipient addresses are normalised
+    /// ([`crate::track::normalise_address`]; one that is not an address is
+    /// kept trimmed), and a repeated address is stored once. Returns how many
+    /// of `messages` were not tracked before (a Message-ID repeated within
+    /// the slice counts once). `now` is the write time (Unix seconds).
+    fn track(
+        &self,
+        messages: &[TrackedMessage],
+        now: i64,
+    ) -> impl Future<Output = Result<usize, Error>> + Send;
+
+    /// The tracked messages of `account` among `message_ids` (those that
+    /// exist, each once, in the order of their first appearance in the
+    /// input), with their recipients ordered by address. Any number of ids:
+    /// implementations split large inputs to stay under their bound-parameter
+    /// limits.
+    fn tracked(
+        &self,
+        account: &str,
+        message_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<TrackedMessage>, Error>> + Send;
+
+    /// The messages of `account` sent to `address` (normalised before the
+    /// lookup) with `sent_at` in `[from, until]`, newest first (ties by
+    /// Message-ID, descending), at most [`TRACKED_TO_LIMIT`]; each with all
+    /// its recipients.
+    fn tracked_to(
+        &self,
+        account: &str,
+        address: &str,
+        from: i64,
+        until: i64,
+    ) -> impl Future<Output = Result<Vec<TrackedMessage>, Error>> + Send;
 }
+
+/// The most messages [`Store::tracked_to`] returns: recipient-window matching
+/// needs the few most recent sends, not a contact's whole history.
+pub const TRACKED_TO_LIMIT: usize = 50;

@@ -120,9 +120,10 @@ async fn migrations_are_recorded() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows.len(), 2, "{rows:?}");
     let (version, name, checksum, applied_at) = &rows[0];
     assert_eq!((*version, name.as_str()), (1, "sync"));
+    assert_eq!((rows[1].0, rows[1].1.as_str()), (2, "tracking"));
     assert_eq!(checksum.len(), 64);
     assert!(*applied_at > 1_700_000_000, "{applied_at}");
     let tables: Vec<String> =
@@ -137,7 +138,9 @@ async fn migrations_are_recorded() {
             "findings",
             "inbox_health",
             "oauth_tokens",
-            "schema_migrations"
+            "schema_migrations",
+            "tracked_messages",
+            "tracked_recipients"
         ]
     );
     conn.close().await.unwrap();
@@ -148,7 +151,7 @@ async fn migrations_are_recorded() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(count, 1);
+    assert_eq!(count, 2);
 }
 
 #[tokio::test]
@@ -201,7 +204,7 @@ async fn a_database_from_a_newer_binary_is_refused() {
             &err,
             Error::Migrate(MigrateError::Unknown {
                 version: 999,
-                known: 1,
+                known: 2,
                 ..
             })
         ),
@@ -388,5 +391,38 @@ async fn two_opens_of_a_new_file_migrate_once() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 2]);
+}
+
+#[tokio::test]
+async fn tracking_the_same_input_again_keeps_updated_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let m = contract::sent("acme", "m@x", 100, &["a@example.org"]);
+    assert_eq!(store.track(std::slice::from_ref(&m), 10).await.unwrap(), 1);
+    assert_eq!(store.track(std::slice::from_ref(&m), 20).await.unwrap(), 0);
+    let mut conn = raw(&path).await;
+    const TIMES: &str = "SELECT created_at, updated_at FROM tracked_messages";
+    assert_eq!(
+        sqlx::query_as::<_, (i64, i64)>(TIMES)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap(),
+        (10, 10)
+    );
+    let changed = rebound::track::TrackedMessage {
+        subject: Some("changed".into()),
+        ..m
+    };
+    assert_eq!(store.track(&[changed], 30).await.unwrap(), 0);
+    assert_eq!(
+        sqlx::query_as::<_, (i64, i64)>(TIMES)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap(),
+        (10, 30)
+    );
+    conn.close().await.unwrap();
+    store.close().await;
 }

@@ -24,6 +24,11 @@
 //! - `inbox_health(inbox PK, state, last_error, since, updated_at)`.
 //! - `oauth_tokens(inbox PK, refresh_token, origin, updated_at)`; `origin` fingerprints the
 //!   config token the stored one was rotated from.
+//! - `tracked_messages(account, message_id, inbox, subject, sent_at, metadata
+//!   JSON text, source, created_at, updated_at)`, primary key (account,
+//!   message_id); `tracked_recipients(account, message_id, address,
+//!   contact_id, sent_at)`, primary key (account, message_id, address),
+//!   indexed on (account, address, sent_at) for recipient-window lookups.
 //!
 //! u32 values (UIDVALIDITY, UIDs) are stored as 64-bit integers and checked
 //! on the way back; times are Unix seconds. The SQL uses `$N` placeholders
@@ -39,16 +44,26 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, SqlitePool};
 
+mod track;
+
 use super::migrate::{self, Migration};
 use super::{Error, FindingRecord, Health, HealthState, Store};
 use crate::source::Checkpoint;
+use crate::track::TrackedMessage;
 
 /// The SQLite migrations, in order. Append only; never edit a released one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "sync",
-    sql: include_str!("../../migrations/sqlite/0001_sync.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "sync",
+        sql: include_str!("../../migrations/sqlite/0001_sync.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "tracking",
+        sql: include_str!("../../migrations/sqlite/0002_tracking.sql"),
+    },
+];
 
 /// How long a connection waits for another's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -376,6 +391,28 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn track(&self, messages: &[TrackedMessage], now: i64) -> Result<usize, Error> {
+        track::track(&self.pool, messages, now).await
+    }
+
+    async fn tracked(
+        &self,
+        account: &str,
+        message_ids: &[String],
+    ) -> Result<Vec<TrackedMessage>, Error> {
+        track::tracked(&self.pool, account, message_ids).await
+    }
+
+    async fn tracked_to(
+        &self,
+        account: &str,
+        address: &str,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<TrackedMessage>, Error> {
+        track::tracked_to(&self.pool, account, address, from, until).await
     }
 }
 

@@ -3,7 +3,8 @@
 //! (`#[path = "store/contract.rs"] mod contract;` from its own test file).
 
 use rebound::source::Checkpoint;
-use rebound::store::{FindingRecord, Health, HealthState, Store};
+use rebound::store::{FindingRecord, Health, HealthState, Store, TRACKED_TO_LIMIT};
+use rebound::track::{TrackSource, TrackedMessage, TrackedRecipient};
 
 /// Everything the [`Store`] trait promises. Expects an empty store; each
 /// part uses its own inbox ids, so the parts do not see each other's rows.
@@ -13,6 +14,9 @@ pub async fn contract_suite<S: Store>(store: &S) {
     unseen_keeps_order_and_handles_bulk(store).await;
     health_reports_changes_only(store).await;
     refresh_tokens_round_trip(store).await;
+    track_upserts_idempotently(store).await;
+    tracked_looks_up_by_ids_in_bulk(store).await;
+    tracked_to_finds_a_window(store).await;
 }
 
 /// A finding record for `identity` (UIDVALIDITY 7).
@@ -289,4 +293,213 @@ async fn refresh_tokens_round_trip<S: Store>(store: &S) {
         store.refresh_token("tok-b", "o1").await.unwrap().as_deref(),
         Some("other")
     );
+}
+
+/// A tracked message of `account` sent at `sent_at` to `to` (no contact ids).
+pub fn sent(account: &str, message_id: &str, sent_at: i64, to: &[&str]) -> TrackedMessage {
+    TrackedMessage {
+        account: account.to_owned(),
+        inbox: format!("{account}-inbox"),
+        message_id: message_id.to_owned(),
+        recipients: to
+            .iter()
+            .map(|a| TrackedRecipient {
+                address: (*a).to_owned(),
+                contact_id: None,
+            })
+            .collect(),
+        subject: Some(format!("About {message_id}")),
+        sent_at,
+        metadata: serde_json::json!({ "campaign": "spring", "n": 1 }),
+        source: TrackSource::Cli,
+    }
+}
+
+async fn track_upserts_idempotently<S: Store>(store: &S) {
+    let mut a = sent(
+        "tr-a",
+        "m1@x",
+        100,
+        &["bob@example.net", "carol@example.net"],
+    );
+    a.recipients[0].contact_id = Some("c-bob".into());
+    let b = sent("tr-a", "m2@x", 200, &["bob@example.net"]);
+    assert_eq!(store.track(&[a.clone(), b.clone()], 1).await.unwrap(), 2);
+    // The same input again: nothing new, nothing changed.
+    assert_eq!(store.track(&[a.clone(), b.clone()], 2).await.unwrap(), 0);
+    let ids_ab = ids(&["m1@x", "m2@x"]);
+    assert_eq!(
+        store.tracked("tr-a", &ids_ab).await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+
+    // Same Message-ID in another account is another message.
+    assert_eq!(
+        store
+            .track(&[sent("tr-b", "m1@x", 100, &["x@y.z"])], 3)
+            .await
+            .unwrap(),
+        1
+    );
+
+    // An update replaces the values and the recipients.
+    let mut a2 = sent("tr-a", "m1@x", 150, &["dave@example.net"]);
+    a2.subject = None;
+    a2.metadata = serde_json::json!({ "campaign": "autumn" });
+    a2.source = TrackSource::Api;
+    a2.inbox = "other".into();
+    assert_eq!(store.track(std::slice::from_ref(&a2), 4).await.unwrap(), 0);
+    assert_eq!(
+        store.tracked("tr-a", &ids(&["m1@x"])).await.unwrap(),
+        vec![a2.clone()]
+    );
+    assert!(
+        store
+            .tracked_to("tr-a", "carol@example.net", 0, 1_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a replaced recipient is gone"
+    );
+
+    // Addresses are stored normalised, repeats once (the first contact id
+    // given wins), and a Message-ID repeated in one slice counts once.
+    let mut c = sent(
+        "tr-a",
+        "m3@x",
+        300,
+        &[" <Eve@Example.NET> ", "eve@example.net"],
+    );
+    c.recipients[1].contact_id = Some("c-eve".into());
+    assert_eq!(store.track(&[c.clone(), c.clone()], 5).await.unwrap(), 1);
+    let got = store.tracked("tr-a", &ids(&["m3@x"])).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].recipients,
+        vec![TrackedRecipient {
+            address: "eve@example.net".into(),
+            contact_id: Some("c-eve".into()),
+        }]
+    );
+    assert_eq!(store.track(&[], 6).await.unwrap(), 0);
+}
+
+async fn tracked_looks_up_by_ids_in_bulk<S: Store>(store: &S) {
+    let messages: Vec<TrackedMessage> = (0..1_500)
+        .map(|n| {
+            sent(
+                "bulk",
+                &format!("b{n}@x"),
+                n,
+                &[&format!("r{n}@example.org")],
+            )
+        })
+        .collect();
+    assert_eq!(store.track(&messages, 1).await.unwrap(), 1_500);
+    // Every other id, in reverse, plus unknown ones and a repeat.
+    let mut wanted: Vec<String> = (0..1_500)
+        .rev()
+        .step_by(2)
+        .map(|n| format!("b{n}@x"))
+        .collect();
+    wanted.push("missing@x".into());
+    wanted.push("b1499@x".into());
+    let got = store.tracked("bulk", &wanted).await.unwrap();
+    assert_eq!(got.len(), 750);
+    let expected: Vec<TrackedMessage> = (0..1_500)
+        .rev()
+        .step_by(2)
+        .map(|n: usize| messages[n].clone())
+        .collect();
+    assert_eq!(got, expected);
+    assert!(store.tracked("bulk", &[]).await.unwrap().is_empty());
+    assert!(
+        store
+            .tracked("other-account", &wanted)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn tracked_to_finds_a_window<S: Store>(store: &S) {
+    let msgs = [
+        sent("win-a", "w1@x", 1_000, &["Zoe@Example.COM"]),
+        sent(
+            "win-a",
+            "w2@x",
+            2_000,
+            &["zoe@example.com", "amy@example.com"],
+        ),
+        sent("win-a", "w3@x", 3_000, &["zoe@example.com"]),
+        sent("win-a", "w4@x", 3_000, &["zoe@example.com"]),
+        sent("win-a", "w5@x", 4_000, &["amy@example.com"]),
+        sent("win-b", "v1@x", 2_500, &["zoe@example.com"]),
+    ];
+    store.track(&msgs, 1).await.unwrap();
+    let found = |list: Vec<TrackedMessage>| -> Vec<String> {
+        list.into_iter().map(|m| m.message_id).collect()
+    };
+    // Both bounds inclusive, newest first, ties by Message-ID descending,
+    // the query address normalised too, other accounts not seen.
+    assert_eq!(
+        found(
+            store
+                .tracked_to("win-a", "<ZOE@example.com>", 2_000, 3_000)
+                .await
+                .unwrap()
+        ),
+        ids(&["w4@x", "w3@x", "w2@x"])
+    );
+    assert_eq!(
+        found(
+            store
+                .tracked_to("win-a", "zoe@example.com", 1_001, 2_999)
+                .await
+                .unwrap()
+        ),
+        ids(&["w2@x"])
+    );
+    assert_eq!(
+        found(
+            store
+                .tracked_to("win-b", "zoe@example.com", 0, 10_000)
+                .await
+                .unwrap()
+        ),
+        ids(&["v1@x"])
+    );
+    assert!(
+        store
+            .tracked_to("win-a", "zoe@example.com", 3_001, 3_999)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Each comes with all its recipients.
+    let w2 = store
+        .tracked_to("win-a", "amy@example.com", 2_000, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(w2.len(), 1);
+    assert_eq!(
+        w2[0]
+            .recipients
+            .iter()
+            .map(|r| r.address.as_str())
+            .collect::<Vec<_>>(),
+        ["amy@example.com", "zoe@example.com"]
+    );
+    // At most TRACKED_TO_LIMIT, the newest.
+    let many: Vec<TrackedMessage> = (0..80)
+        .map(|n| sent("win-c", &format!("c{n:02}@x"), n, &["lim@example.com"]))
+        .collect();
+    store.track(&many, 1).await.unwrap();
+    let got = store
+        .tracked_to("win-c", "lim@example.com", 0, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), TRACKED_TO_LIMIT);
+    assert_eq!(got[0].message_id, "c79@x");
+    assert_eq!(got[TRACKED_TO_LIMIT - 1].sent_at, 30);
 }
