@@ -57,6 +57,8 @@ pub mod store;
 #[cfg(feature = "service")]
 pub mod sync;
 #[cfg(feature = "service")]
+pub mod time;
+#[cfg(feature = "service")]
 pub mod track;
 
 #[cfg(feature = "service")]

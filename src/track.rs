@@ -6,6 +6,7 @@
 //! Registration from JSON (the CLI's bulk file, later the HTTP API) goes
 //! through [`parse_line`], which validates and normalises.
 
+use crate::time::{days_from_civil, days_in_month};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -398,28 +399,6 @@ pub fn parse_time(text: &str) -> Option<i64> {
     };
     let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60;
     Some(local + second.min(59) - offset)
-}
-
-/// Days in a month of the proleptic Gregorian calendar.
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! INTERNALDATE (RFC 3501 §9 `date-time`: `"17-Jul-1996 02:44:25 -0700"`)
 //! to RFC 3339 UTC (`1996-07-17T09:44:25Z`), without a date library.
 
+use crate::time::days_from_civil;
+
 /// Converts an IMAP `date-time` to RFC 3339 UTC; `None` when malformed.
 pub(super) fn internal_date_to_rfc3339(text: &str) -> Option<String> {
     let mut parts = text.split_whitespace();
@@ -70,18 +72,6 @@ fn month_number(name: &str) -> Option<i64> {
         .iter()
         .position(|m| *m == lower)
         .and_then(|i| i64::try_from(i + 1).ok())
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The inverse of [`days_from_civil`].
