@@ -53,26 +53,7 @@ use tokio_util::sync::CancellationToken;
 const USER: &str = "alice";
 
 fn main() -> ExitCode {
-    if !common::measuring("imap_backfill") {
-        return ExitCode::SUCCESS;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::bench_main("imap_backfill", run)
 }
 
 async fn run() -> Result<(), String> {

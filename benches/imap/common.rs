@@ -18,6 +18,36 @@ use rebound::store::SqliteStore;
 use rebound::sync::{InboxOutcome, Mode, Supervisor};
 use tokio_util::sync::CancellationToken;
 
+/// The whole `main` of an IMAP benchmark: nothing unless measuring (see
+/// [`measuring`]), else `run` on a multi-threaded runtime; its error is
+/// printed and the exit code is 1.
+pub fn bench_main<F>(name: &str, run: impl FnOnce() -> F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    use std::process::ExitCode;
+    if !measuring(name) {
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `cargo bench` passes `--bench`; `cargo test --all-targets` (the project's
 /// test command) runs the binary without it: then it only proves it builds.
 pub fn measuring(name: &str) -> bool {
