@@ -41,6 +41,8 @@ pub mod bounce;
 #[cfg(feature = "service")]
 pub mod config;
 #[cfg(feature = "service")]
+pub mod event;
+#[cfg(feature = "service")]
 pub mod imap;
 #[cfg(feature = "service")]
 pub mod maildir;
@@ -48,6 +50,8 @@ pub mod maildir;
 pub mod matching;
 #[cfg(feature = "service")]
 pub mod oauth;
+#[cfg(feature = "service")]
+pub mod policy;
 #[cfg(feature = "service")]
 pub mod sink;
 #[cfg(feature = "service")]

@@ -190,11 +190,7 @@ pub fn header_block(raw: &[u8]) -> &[u8] {
 
 /// RFC 3339 UTC of Unix seconds.
 pub fn rfc3339(secs: u32) -> String {
-    let dt = mail_parser::DateTime::from_timestamp(i64::from(secs));
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second
-    )
+    crate::time::rfc3339(i64::from(secs))
 }
 
 #[cfg(test)]

@@ -15,6 +15,10 @@ use std::future::Future;
 
 use serde::Serialize;
 
+use crate::event::Event;
+use crate::policy::{
+    Changes, ContactState, GlobalSuppression, HistoryEntry, PendingDelay, RecipientFinding, Tracker,
+};
 use crate::source::Checkpoint;
 use crate::track::TrackedMessage;
 
@@ -242,6 +246,124 @@ pub trait Store: Send + Sync + 'static {
         from: i64,
         until: i64,
     ) -> impl Future<Output = Result<Vec<TrackedMessage>, Error>> + Send;
+}
+
+/// One event in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    /// Its position: events are delivered in this order (per contact).
+    pub seq: i64,
+    /// The event.
+    pub event: Event,
+    /// When it was written (Unix seconds).
+    pub created_at: i64,
+    /// When it was delivered, if it was.
+    pub delivered_at: Option<i64>,
+}
+
+/// The policy's side of the store (issue 4): contact state, suppression
+/// history, pending delays, global suppressions, per-recipient findings and
+/// the event outbox. Same conventions as [`Store`]: every method is one
+/// transaction, addresses are stored normalised by the caller.
+pub trait PolicyStore: Store {
+    /// In one transaction: everything [`Store::commit`] does, plus `changes`
+    /// (see [`Changes`] for how each part is written). Either everything is
+    /// written or nothing is.
+    fn commit_step(
+        &self,
+        inbox: &str,
+        folder: &str,
+        checkpoint: Checkpoint,
+        findings: &[FindingRecord],
+        changes: &Changes,
+        now: i64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Writes `changes` in one transaction, with no checkpoint (due
+    /// transitions, unsuppress).
+    fn apply(&self, changes: &Changes, now: i64) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The stored states of `addresses` in `account` (those that exist,
+    /// ordered by address). Any number of addresses.
+    fn contacts(
+        &self,
+        account: &str,
+        addresses: &[String],
+    ) -> impl Future<Output = Result<Vec<ContactState>, Error>> + Send;
+
+    /// The states of `address` in every account, ordered by account.
+    fn contacts_everywhere(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = Result<Vec<ContactState>, Error>> + Send;
+
+    /// The suppressed contacts of `account` (every account when `None`),
+    /// ordered by (account, address).
+    fn suppressed(
+        &self,
+        account: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<ContactState>, Error>> + Send;
+
+    /// The active global suppression of `address`, if any.
+    fn global_suppression(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = Result<Option<GlobalSuppression>, Error>> + Send;
+
+    /// Every account that tracked a message to `address`, ordered by
+    /// account, each with the inbox and contact id of its latest such send.
+    fn trackers(&self, address: &str) -> impl Future<Output = Result<Vec<Tracker>, Error>> + Send;
+
+    /// The pending delays of `addresses` in `account`, ordered by (address,
+    /// message key).
+    fn pending(
+        &self,
+        account: &str,
+        addresses: &[String],
+    ) -> impl Future<Output = Result<Vec<PendingDelay>, Error>> + Send;
+
+    /// Pending delays with `expires_at <= now`, earliest first, at most `limit`.
+    fn due_pending(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PendingDelay>, Error>> + Send;
+
+    /// The suppression history of an address in an account, oldest first
+    /// (ties in insertion order).
+    fn history(
+        &self,
+        account: &str,
+        address: &str,
+    ) -> impl Future<Output = Result<Vec<HistoryEntry>, Error>> + Send;
+
+    /// The per-recipient findings of an address in an account, oldest first.
+    fn recipient_findings(
+        &self,
+        account: &str,
+        address: &str,
+    ) -> impl Future<Output = Result<Vec<RecipientFinding>, Error>> + Send;
+
+    /// Outbox entries with `seq > after`, in seq order, at most `limit`.
+    fn outbox(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxEntry>, Error>> + Send;
+
+    /// Undelivered outbox entries, in seq order, at most `limit`.
+    fn undelivered(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxEntry>, Error>> + Send;
+
+    /// Marks events delivered (unknown ids are ignored; an event already
+    /// marked keeps its first time).
+    fn mark_delivered(
+        &self,
+        ids: &[String],
+        now: i64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// The most messages [`Store::tracked_to`] returns: recipient-window matching

@@ -1,7 +1,7 @@
 //! INTERNALDATE (RFC 3501 §9 `date-time`: `"17-Jul-1996 02:44:25 -0700"`)
 //! to RFC 3339 UTC (`1996-07-17T09:44:25Z`), without a date library.
 
-use crate::time::days_from_civil;
+use crate::time::{civil_from_days, days_from_civil};
 
 /// Converts an IMAP `date-time` to RFC 3339 UTC; `None` when malformed.
 pub(super) fn internal_date_to_rfc3339(text: &str) -> Option<String> {
@@ -72,20 +72,6 @@ fn month_number(name: &str) -> Option<i64> {
         .iter()
         .position(|m| *m == lower)
         .and_then(|i| i64::try_from(i + 1).ok())
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, SqlitePool};
 
+mod policy;
 mod track;
 
 use super::migrate::{self, Migration};
