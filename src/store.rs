@@ -357,6 +357,19 @@ pub trait PolicyStore: Store {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<OutboxEntry>, Error>> + Send;
 
+    /// Writes an inbox's health like [`Store::set_health`] and, in the same
+    /// transaction, the event `event` returns when called with the stored
+    /// state before the write (`None` on the inbox's first write) and the new
+    /// one (the caller decides which changes are worth an event). Returns
+    /// what [`Store::set_health`] returns.
+    fn set_health_with_event<F>(
+        &self,
+        health: &Health,
+        event: F,
+    ) -> impl Future<Output = Result<Option<HealthState>, Error>> + Send
+    where
+        F: FnOnce(Option<HealthState>, HealthState) -> Option<Event> + Send;
+
     /// Marks events delivered (unknown ids are ignored; an event already
     /// marked keeps its first time).
     fn mark_delivered(

@@ -60,6 +60,20 @@ impl PolicyStore for SqliteStore {
     async fn undelivered(&self, _limit: usize) -> Result<Vec<OutboxEntry>, Error> {
         Err(todo())
     }
+    async fn set_health_with_event<F>(
+        &self,
+        _health: &crate::store::Health,
+        _event: F,
+    ) -> Result<Option<crate::store::HealthState>, Error>
+    where
+        F: FnOnce(
+                Option<crate::store::HealthState>,
+                crate::store::HealthState,
+            ) -> Option<crate::event::Event>
+            + Send,
+    {
+        Err(todo())
+    }
     async fn mark_delivered(&self, _ids: &[String], _now: i64) -> Result<(), Error> {
         Err(todo())
     }
