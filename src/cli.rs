@@ -4,6 +4,7 @@ mod check_config;
 mod classify;
 mod run;
 mod status;
+mod suppression;
 mod track;
 
 use std::process::ExitCode;
@@ -31,6 +32,11 @@ enum Command {
     /// Register sent messages (from arguments or a JSON Lines file) so that
     /// bounces can be matched to them.
     Track(track::Args),
+    /// List suppressed contacts and their suppression history.
+    Suppressed(suppression::ListArgs),
+    /// Lift a suppression (one account's, or a global one), recorded with
+    /// an actor and a reason.
+    Unsuppress(suppression::UnsuppressArgs),
 }
 
 /// Parses the arguments and runs the command; returns the process exit code
@@ -51,6 +57,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Status(args) => status::run(args),
         Command::Track(args) => track::run(args),
+        Command::Suppressed(args) => suppression::list(args),
+        Command::Unsuppress(args) => suppression::unsuppress(args),
     }
 }
 

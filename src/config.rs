@@ -70,6 +70,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Sync tuning shared by every inbox.
     pub sync: SyncConfig,
+    /// The contact policy and matching.
+    pub policy: PolicyConfig,
     /// Where events go.
     pub callback: CallbackConfig,
     /// The watched inboxes.
@@ -115,6 +117,76 @@ pub struct SyncConfig {
     pub sent_backfill: Duration,
     /// Grace period for a clean shutdown (default 10 s).
     pub shutdown_grace: Duration,
+}
+
+/// `policy:`: the contact policy and matching (docs/configuration.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyConfig {
+    /// Soft bounces for distinct messages that suppress (default 3).
+    pub soft_bounce_threshold: u32,
+    /// The window they must fall in (default 30 d).
+    pub soft_bounce_window: Duration,
+    /// How long a delay waits for its final notice (default 72 h).
+    pub pending_expiry: Duration,
+    /// Accounts with a certain hard bounce that suppress globally (default 3).
+    pub global_accounts: u32,
+    /// The window of those hard bounces (default 60 d).
+    pub global_window: Duration,
+    /// Let window and unmatched findings suppress (default false).
+    pub suppress_on_unconfirmed_match: bool,
+    /// Write `auto_reply.received` events (default false).
+    pub auto_reply_events: bool,
+    /// How far before a notice a tracked send may lie to match by
+    /// recipient (default 7 d).
+    pub match_window: Duration,
+    /// A tracked send without a bounce for this long resets the soft run
+    /// (default 7 d).
+    pub delivered_after: Duration,
+    /// How often the daemon evaluates due transitions (default 60 s).
+    pub due_interval: Duration,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        let p = crate::policy::Settings::default();
+        let secs = |s: i64| Duration::from_secs(u64::try_from(s).unwrap_or(0));
+        PolicyConfig {
+            soft_bounce_threshold: p.soft_bounce_threshold,
+            soft_bounce_window: secs(p.soft_bounce_window),
+            pending_expiry: secs(p.pending_expiry),
+            global_accounts: p.global_accounts,
+            global_window: secs(p.global_window),
+            suppress_on_unconfirmed_match: p.suppress_on_unconfirmed_match,
+            auto_reply_events: p.auto_reply_events,
+            match_window: secs(crate::matching::DEFAULT_WINDOW_SECS),
+            delivered_after: secs(p.delivered_after),
+            due_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// The policy's settings.
+    pub fn settings(&self) -> crate::policy::Settings {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        crate::policy::Settings {
+            soft_bounce_threshold: self.soft_bounce_threshold,
+            soft_bounce_window: secs(self.soft_bounce_window),
+            pending_expiry: secs(self.pending_expiry),
+            global_accounts: self.global_accounts,
+            global_window: secs(self.global_window),
+            suppress_on_unconfirmed_match: self.suppress_on_unconfirmed_match,
+            auto_reply_events: self.auto_reply_events,
+            delivered_after: secs(self.delivered_after),
+        }
+    }
+
+    /// Matching's settings.
+    pub fn matching(&self) -> crate::matching::Settings {
+        crate::matching::Settings {
+            window_secs: i64::try_from(self.match_window.as_secs()).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 /// One watched inbox.

@@ -45,6 +45,8 @@ pub mod event;
 #[cfg(feature = "service")]
 pub mod imap;
 #[cfg(feature = "service")]
+pub mod ingest;
+#[cfg(feature = "service")]
 pub mod maildir;
 #[cfg(feature = "service")]
 pub mod matching;

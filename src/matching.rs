@@ -130,12 +130,11 @@ pub fn cited_ids(report: &Report) -> (Vec<String>, Vec<String>) {
     (reply, embedded)
 }
 
-/// The normalised addresses the failed recipient goes by: the address sent
+/// The normalised addresses a failed recipient goes by: the address sent
 /// to, then its Final-Recipient.
-fn recipient_addresses(recipient: &Recipient) -> Vec<String> {
+fn recipient_addresses(address: &str, final_address: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
-    let candidates =
-        std::iter::once(recipient.address.as_str()).chain(recipient.final_address.as_deref());
+    let candidates = std::iter::once(address).chain(final_address);
     for address in candidates.filter_map(normalise_address) {
         if !out.contains(&address) {
             out.push(address);
@@ -194,11 +193,32 @@ pub fn match_recipient(
     by_recipient: &[TrackedMessage],
     settings: &Settings,
 ) -> Match {
-    let addresses = recipient_addresses(recipient);
-    let final_address = recipient
-        .final_address
-        .as_deref()
-        .and_then(normalise_address);
+    match_address(
+        report,
+        &recipient.address,
+        recipient.final_address.as_deref(),
+        notice_time,
+        by_id,
+        by_recipient,
+        settings,
+    )
+}
+
+/// [`match_recipient`] for an address that is not a bounce's recipient
+/// entry: the complainant of a feedback report, the sender of an
+/// auto-reply. `address` is the address mail was sent to, `final_address`
+/// where it ended up when the notice says so.
+pub fn match_address(
+    report: &Report,
+    address: &str,
+    final_address: Option<&str>,
+    notice_time: i64,
+    by_id: &[TrackedMessage],
+    by_recipient: &[TrackedMessage],
+    settings: &Settings,
+) -> Match {
+    let addresses = recipient_addresses(address, final_address);
+    let final_address = final_address.and_then(normalise_address);
     let (reply_ids, embedded_ids) = cited_ids(report);
 
     let by_reply = pick_cited(&reply_ids, by_id, &addresses).map(|p| (Method::ReplyHeaders, p));
@@ -234,7 +254,7 @@ pub fn match_recipient(
     // The window only trusts the address we sent to (Original-Recipient
     // when the notice gives it): a message sent to the Final-Recipient
     // directly is another send, and picking it would be a guess.
-    let sent_to: Vec<String> = normalise_address(&recipient.address).into_iter().collect();
+    let sent_to: Vec<String> = normalise_address(address).into_iter().collect();
     if let Some((message, subject_matches)) =
         pick_in_window(report, notice_time, by_recipient, &sent_to, settings)
     {

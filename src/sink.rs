@@ -1,19 +1,21 @@
-//! Where findings go until the outbox of a later issue takes over: one JSON
-//! line per finding on standard output, appended to a file, or (for tests
-//! and benchmarks in the same process) sent on a channel.
+//! Where events go (the `callback:` of the config): one JSON line per event
+//! on standard output, appended to a file, or (for tests and benchmarks in
+//! the same process) sent on a channel together with each step's envelopes
+//! and findings.
 //!
-//! A batch is handed to the sink *before* its checkpoint is committed, so a
-//! crash in between hands it on again with the same identities
-//! (at-least-once; receivers de-duplicate by `identity`).
+//! Events reach the sink from the outbox ([`crate::ingest::drain`]) after
+//! the step that wrote them committed; an event is marked delivered only
+//! once the sink took it, so a failure or a crash delivers it again with the
+//! same id (at-least-once; receivers de-duplicate by `id`). The HTTP
+//! callback of the next issue is one more sink.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::bounce::Report;
+use crate::event::Event;
 use crate::source::{Envelope, Finding};
 
 /// What one sync step hands on: every new message's envelope, and the
@@ -28,13 +30,15 @@ pub struct Batch {
     /// IDLE: the EXISTS response), for latency telemetry; `None` for steps
     /// started by a timer or at startup.
     pub trigger: Option<std::time::Instant>,
+    /// Events from the outbox (a batch of the drain carries only these).
+    pub events: Vec<Event>,
 }
 
 /// A sink failed; the batch is not committed and is handed on again later.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Writing to the file or standard output failed.
-    #[error("cannot write findings to {target}: {source}")]
+    #[error("cannot write events to {target}: {source}")]
     Write {
         /// `stdout` or the file path.
         target: String,
@@ -43,26 +47,16 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The in-process receiver is gone.
-    #[error("the findings channel is closed")]
+    #[error("the events channel is closed")]
     Closed,
 }
 
-/// The JSON line written per finding.
-#[derive(Debug, Serialize)]
-struct Line<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    identity: &'a str,
-    envelope: &'a Envelope,
-    report: &'a Report,
-}
-
-/// Where findings are delivered.
+/// Where events are delivered.
 #[derive(Debug)]
 pub enum Sink {
-    /// One JSON line per finding on standard output.
+    /// One JSON line per event on standard output.
     Stdout,
-    /// One JSON line per finding appended to a file (created when missing).
+    /// One JSON line per event appended to a file (created when missing).
     File {
         /// The file.
         path: PathBuf,
@@ -96,16 +90,30 @@ impl Sink {
         (Sink::Channel(tx), rx)
     }
 
-    /// Hands a batch on. Lines are written whole and flushed before this
-    /// returns, so a committed checkpoint never covers an unwritten finding.
+    /// Hands a step's envelopes and findings on: to the channel; the other
+    /// sinks carry events only.
     pub fn deliver(&self, batch: Batch) -> Result<(), Error> {
         match self {
             Sink::Channel(tx) => tx.send(batch).map_err(|_| Error::Closed),
+            Sink::Stdout | Sink::File { .. } => Ok(()),
+        }
+    }
+
+    /// Hands events on, in order. Lines are written whole and flushed before
+    /// this returns, so an event marked delivered is on disk or on stdout.
+    pub fn deliver_events(&self, events: &[Event]) -> Result<(), Error> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Sink::Channel(tx) => tx
+                .send(Batch {
+                    events: events.to_vec(),
+                    ..Batch::default()
+                })
+                .map_err(|_| Error::Closed),
             Sink::Stdout => {
-                if batch.findings.is_empty() {
-                    return Ok(());
-                }
-                let text = lines(&batch);
+                let text = lines(events);
                 let mut out = std::io::stdout().lock();
                 out.write_all(text.as_bytes())
                     .and_then(|()| out.flush())
@@ -115,10 +123,7 @@ impl Sink {
                     })
             }
             Sink::File { path, file } => {
-                if batch.findings.is_empty() {
-                    return Ok(());
-                }
-                let text = lines(&batch);
+                let text = lines(events);
                 let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 file.write_all(text.as_bytes())
                     .and_then(|()| file.flush())
@@ -131,18 +136,12 @@ impl Sink {
     }
 }
 
-/// One JSON line per finding.
-fn lines(batch: &Batch) -> String {
+/// One JSON line per event.
+fn lines(events: &[Event]) -> String {
     let mut text = String::new();
-    for finding in &batch.findings {
-        let line = Line {
-            kind: "finding",
-            identity: &finding.identity,
-            envelope: &finding.envelope,
-            report: &finding.report,
-        };
+    for event in events {
         // Serialising plain data with string keys cannot fail.
-        if let Ok(json) = serde_json::to_string(&line) {
+        if let Ok(json) = serde_json::to_string(event) {
             text.push_str(&json);
             text.push('\n');
         }

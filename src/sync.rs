@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Source};
 use crate::sink::Sink;
-use crate::store::{HealthState, Store};
+use crate::store::{HealthState, PolicyStore};
 
 /// How the supervisor runs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,6 +54,8 @@ pub struct Shared<S> {
     /// servers, or one provider's rate limits, with a thousand logins at
     /// once).
     pub logins: tokio::sync::Semaphore,
+    /// Policy and matching settings, and the step lock.
+    pub pipeline: crate::ingest::Pipeline,
 }
 
 /// Logins in flight at once, across all inboxes of a process.
@@ -72,6 +74,10 @@ pub struct InboxOutcome {
     pub findings: usize,
     /// Findings skipped as already handed on.
     pub duplicates: usize,
+    /// Events written to the outbox.
+    pub events: usize,
+    /// Sent messages newly tracked from the Sent folder.
+    pub tracked: usize,
     /// The error that ended (`--once`) or last interrupted the task.
     pub error: Option<String>,
     /// The final health state.
@@ -87,6 +93,8 @@ impl InboxOutcome {
     }
 
     fn add(&mut self, done: batch::Delivered) {
+        self.events += done.events;
+        self.tracked += done.tracked;
         self.messages += done.messages;
         self.findings += done.findings;
         self.duplicates += done.duplicates;
@@ -99,15 +107,19 @@ pub struct Supervisor<S> {
     shared: Arc<Shared<S>>,
 }
 
-impl<S: Store> Supervisor<S> {
+impl<S: PolicyStore> Supervisor<S> {
     /// A supervisor over the given configuration, store and sink.
     pub fn new(config: Arc<Config>, store: Arc<S>, sink: Sink) -> Supervisor<S> {
         Supervisor {
             shared: Arc::new(Shared {
-                config,
                 store,
                 sink,
                 logins: tokio::sync::Semaphore::new(CONCURRENT_LOGINS),
+                pipeline: crate::ingest::Pipeline::new(
+                    config.policy.settings(),
+                    config.policy.matching(),
+                ),
+                config,
             }),
         }
     }
@@ -117,11 +129,30 @@ impl<S: Store> Supervisor<S> {
     /// config order.
     pub async fn run(&self, mode: Mode, stop: CancellationToken) -> Vec<InboxOutcome> {
         let mut tasks = JoinSet::new();
+        // Events a previous run committed but could not hand on go first.
+        crate::ingest::drain(
+            &*self.shared.store,
+            &self.shared.pipeline,
+            &self.shared.sink,
+        )
+        .await;
         // Disabled inboxes are not started, but show as such in `status`.
         for inbox in self.shared.config.inboxes.iter().filter(|i| !i.enabled) {
-            let mut health = health::Reporter::new(self.shared.store.clone(), &inbox.id);
+            let mut health =
+                health::Reporter::new(self.shared.store.clone(), &inbox.id, &inbox.account);
             health.set(HealthState::Disabled, None).await;
         }
+        crate::ingest::drain(
+            &*self.shared.store,
+            &self.shared.pipeline,
+            &self.shared.sink,
+        )
+        .await;
+        let due = (!mode.once).then(|| {
+            let shared = self.shared.clone();
+            let stop = stop.child_token();
+            tokio::spawn(due_transitions(shared, stop))
+        });
         let inboxes: Vec<_> = self
             .shared
             .config
@@ -161,8 +192,54 @@ impl<S: Store> Supervisor<S> {
                 }
             }
         }
+        if let Some(due) = due {
+            due.abort();
+            let _ = due.await;
+        }
+        // `--once`: the transitions that are due now, then the last events.
+        if mode.once
+            && let Err(err) = crate::ingest::run_due(
+                &*self.shared.store,
+                &self.shared.pipeline,
+                &self.shared.sink,
+                unix_now(),
+            )
+            .await
+        {
+            tracing::warn!(error = %err, "cannot evaluate due transitions");
+        }
+        crate::ingest::drain(
+            &*self.shared.store,
+            &self.shared.pipeline,
+            &self.shared.sink,
+        )
+        .await;
         outcomes.sort_by_key(|o| inboxes.iter().position(|i| i.id == o.inbox));
         outcomes
+    }
+
+    /// What the inbox tasks share (the store, the sink, the pipeline).
+    pub fn shared(&self) -> &Shared<S> {
+        &self.shared
+    }
+}
+
+/// Evaluates due transitions (pending delays that expired) every
+/// `policy.due_interval` until stopped.
+async fn due_transitions<S: PolicyStore>(shared: Arc<Shared<S>>, stop: CancellationToken) {
+    let interval = shared.config.policy.due_interval;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        match crate::ingest::run_due(&*shared.store, &shared.pipeline, &shared.sink, unix_now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "pending delays expired into soft bounces"),
+            Err(err) => tracing::warn!(error = %err, "cannot evaluate due transitions"),
+        }
     }
 }
 

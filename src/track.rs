@@ -75,6 +75,61 @@ pub struct TrackedMessage {
     pub source: TrackSource,
 }
 
+/// The tracked message for a message found in an inbox's Sent folder
+/// (`track_sent_folder`): its Message-ID, every To/Cc/Bcc recipient, its
+/// subject, and its Date (the internal date when it has none). `None` when
+/// it has no Message-ID or no recipient that is an address: nothing could
+/// match it.
+pub fn from_sent(envelope: &crate::source::Envelope) -> Option<TrackedMessage> {
+    let message_id = envelope
+        .message_id
+        .as_deref()
+        .map(|id| {
+            id.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .trim()
+        })
+        .filter(|id| !id.is_empty())?
+        .to_string();
+    let mut recipients: Vec<TrackedRecipient> = Vec::new();
+    for address in envelope
+        .recipients
+        .iter()
+        .filter_map(|a| normalise_address(a))
+    {
+        if !recipients.iter().any(|r| r.address == address) {
+            recipients.push(TrackedRecipient {
+                address,
+                contact_id: None,
+            });
+        }
+    }
+    if recipients.is_empty() {
+        return None;
+    }
+    let sent_at = envelope
+        .date
+        .as_deref()
+        .and_then(crate::matching::parse_utc)
+        .or_else(|| {
+            envelope
+                .internal_date
+                .as_deref()
+                .and_then(crate::matching::parse_utc)
+        })?;
+    Some(TrackedMessage {
+        account: envelope.account.clone(),
+        inbox: envelope.inbox.clone(),
+        message_id,
+        recipients,
+        subject: envelope.subject.clone(),
+        sent_at,
+        metadata: serde_json::Value::Object(serde_json::Map::new()),
+        source: TrackSource::SentFolder,
+    })
+}
+
 /// Normalises an address for comparison (architecture.md, "Addresses"): the
 /// domain lower-cased and in its ASCII (IDNA) form, the local part compared
 /// case-insensitively (lower-cased), no plus-tag stripping. `None` when it is

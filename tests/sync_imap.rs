@@ -75,6 +75,7 @@ fn config(dir: &std::path::Path, inboxes: Vec<InboxConfig>) -> Arc<Config> {
         },
         sync: sync_config(),
         callback: CallbackConfig::Stdout,
+        policy: Default::default(),
         inboxes,
     })
 }

@@ -197,6 +197,7 @@ async fn an_unreadable_message_does_not_stall_its_folder() {
             shutdown_grace: Duration::from_secs(2),
         },
         callback: CallbackConfig::Stdout,
+        policy: Default::default(),
         inboxes: vec![InboxConfig {
             id: "alice".into(),
             account: "acme".into(),

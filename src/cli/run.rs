@@ -42,8 +42,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
     /// With `callback: stdout`: `jsonl` (default) prints one JSON line per
-    /// finding; `pretty` a readable summary for people (printed after the
-    /// fact, so not for machines that need at-least-once).
+    /// event (docs/events.md); `pretty` a readable summary of findings and
+    /// events for people.
     #[arg(long, value_enum, default_value_t = Output::Jsonl)]
     format: Output,
 }
@@ -143,6 +143,9 @@ async fn print_pretty(mut rx: tokio::sync::mpsc::UnboundedReceiver<crate::sink::
     use std::io::Write;
     while let Some(batch) = rx.recv().await {
         let mut out = std::io::stdout().lock();
+        for event in &batch.events {
+            let _ = writeln!(out, "{}", event_line(event));
+        }
         for f in &batch.findings {
             let e = &f.envelope;
             let label = match &e.location {
@@ -153,6 +156,39 @@ async fn print_pretty(mut rx: tokio::sync::mpsc::UnboundedReceiver<crate::sink::
         }
         let _ = out.flush();
     }
+}
+
+/// One readable line for an event: type, contact, match and what the
+/// policy did.
+fn event_line(event: &crate::event::Event) -> String {
+    let data = &event.data;
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
+    let at = |a: &str, b: &str| data.get(a).and_then(|v| v.get(b));
+    let mut line = format!("event {} {}", event.kind.as_str(), event.account);
+    if let Some(contact) = &event.contact {
+        line.push(' ');
+        line.push_str(&contact.address);
+        if let Some(id) = &contact.contact_id {
+            line.push_str(&format!(" (contact {id})"));
+        }
+    }
+    if let Some(method) = text(at("match", "method")) {
+        line.push_str(&format!(" match {method}"));
+        if let Some(confidence) = text(at("match", "confidence")) {
+            line.push_str(&format!("/{confidence}"));
+        }
+    }
+    if let Some(status) = text(data.get("status")).filter(|_| event.contact.is_none()) {
+        line.push_str(&format!(" {status}"));
+    }
+    if let Some(reason) = text(data.get("reason")).filter(|_| data.get("policy").is_none()) {
+        line.push_str(&format!(" reason {reason}"));
+    }
+    if let Some(action) = text(at("policy", "action")) {
+        let reason = text(at("policy", "reason")).unwrap_or_default();
+        line.push_str(&format!(" policy {action} ({reason})"));
+    }
+    line
 }
 
 /// Cancels `stop` on SIGINT or SIGTERM.
@@ -176,22 +212,22 @@ async fn stop_on_signal(stop: CancellationToken) {
     stop.cancel();
 }
 
-/// One line per inbox on standard error (standard output carries findings).
+/// One line per inbox on standard error (standard output carries events).
 fn summarise(outcomes: &[InboxOutcome], once: bool, store: &str) {
     for o in outcomes {
         let state = o.state.map_or("-", |s| s.as_str());
         match &o.error {
             Some(err) => eprintln!("inbox {}: {state}: {err}", o.inbox),
             None => eprintln!(
-                "inbox {}: {} new messages, {} analysed whole, {} findings ({} already handed on)",
-                o.inbox, o.messages, o.candidates, o.findings, o.duplicates
+                "inbox {}: {} new messages, {} analysed whole, {} findings ({} already handed on), {} events, {} sent messages tracked",
+                o.inbox, o.messages, o.candidates, o.findings, o.duplicates, o.events, o.tracked
             ),
         }
     }
     if once
         && outcomes
             .iter()
-            .all(|o| o.error.is_none() && o.findings == 0)
+            .all(|o| o.error.is_none() && o.findings == 0 && o.events == 0 && o.tracked == 0)
     {
         eprintln!(
             "nothing new since the last run (state is kept in {store}; delete it to replay everything)"

@@ -66,6 +66,22 @@ pub(crate) struct SyncModel {
     pub shutdown_grace: Option<DurationValue>,
 }
 
+/// `policy:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of policy settings")]
+pub(crate) struct PolicyModel {
+    pub soft_bounce_threshold: Option<u32>,
+    pub soft_bounce_window: Option<DurationValue>,
+    pub pending_expiry: Option<DurationValue>,
+    pub global_accounts: Option<u32>,
+    pub global_window: Option<DurationValue>,
+    pub suppress_on_unconfirmed_match: Option<bool>,
+    pub auto_reply_events: Option<bool>,
+    pub match_window: Option<DurationValue>,
+    pub delivered_after: Option<DurationValue>,
+    pub due_interval: Option<DurationValue>,
+}
+
 /// One entry of `inboxes:`. Holds the fields of every provider; validation
 /// says which ones a provider does not take.
 #[derive(Debug, Default, Deserialize)]

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::load::Sections;
-use super::model::{CallbackKind, CallbackModel, StoreKind, StoreModel, SyncModel};
-use super::{CallbackConfig, Config, Location, Problem, StoreConfig, SyncConfig, inbox};
+use super::model::{CallbackKind, CallbackModel, PolicyModel, StoreKind, StoreModel, SyncModel};
+use super::{
+    CallbackConfig, Config, Location, PolicyConfig, Problem, StoreConfig, SyncConfig, inbox,
+};
 
 /// Default `sync.max_message_bytes`: 10 MiB, the analysis core's own cap.
 pub(crate) const DEFAULT_MAX_MESSAGE_BYTES: u64 = 10 * 1024 * 1024;
@@ -62,8 +64,9 @@ fn group(path: &str) -> (u8, usize) {
         "store" => 1,
         "callback" => 2,
         "sync" => 3,
-        "inboxes" => 4,
-        _ => 5,
+        "policy" => 4,
+        "inboxes" => 5,
+        _ => 6,
     };
     let index = path
         .strip_prefix("inboxes[")
@@ -79,6 +82,7 @@ pub(crate) fn config(sections: Sections, base_dir: &Path, problems: &mut Problem
     let store = store(sections.store, base_dir, problems);
     let callback = callback(sections.callback, base_dir, problems);
     let sync = sync(&sections.sync, problems);
+    let policy = policy(&sections.policy, problems);
     let mut inboxes = Vec::with_capacity(sections.inboxes.len());
     let mut first_index_of_id: HashMap<String, usize> = HashMap::new();
     for (index, model) in sections.inboxes {
@@ -102,6 +106,7 @@ pub(crate) fn config(sections: Sections, base_dir: &Path, problems: &mut Problem
     Config {
         store,
         sync,
+        policy,
         callback,
         inboxes,
     }
@@ -175,6 +180,52 @@ fn sync(model: &SyncModel, problems: &mut Problems) -> SyncConfig {
             "sync.backoff_max",
             "must not be shorter than sync.backoff_initial",
         );
+    }
+    config
+}
+
+fn policy(model: &PolicyModel, problems: &mut Problems) -> PolicyConfig {
+    let defaults = PolicyConfig::default();
+    let get = |field: Option<super::duration::DurationValue>, default: Duration| {
+        field.map_or(default, |d| d.0)
+    };
+    let config = PolicyConfig {
+        soft_bounce_threshold: model
+            .soft_bounce_threshold
+            .unwrap_or(defaults.soft_bounce_threshold),
+        soft_bounce_window: get(model.soft_bounce_window, defaults.soft_bounce_window),
+        pending_expiry: get(model.pending_expiry, defaults.pending_expiry),
+        global_accounts: model.global_accounts.unwrap_or(defaults.global_accounts),
+        global_window: get(model.global_window, defaults.global_window),
+        suppress_on_unconfirmed_match: model
+            .suppress_on_unconfirmed_match
+            .unwrap_or(defaults.suppress_on_unconfirmed_match),
+        auto_reply_events: model
+            .auto_reply_events
+            .unwrap_or(defaults.auto_reply_events),
+        match_window: get(model.match_window, defaults.match_window),
+        delivered_after: get(model.delivered_after, defaults.delivered_after),
+        due_interval: get(model.due_interval, defaults.due_interval),
+    };
+    if config.soft_bounce_threshold == 0 {
+        problems.push("policy.soft_bounce_threshold", "must be at least 1");
+    }
+    if config.global_accounts < 2 {
+        problems.push(
+            "policy.global_accounts",
+            "must be at least 2 (one account's hard bounce already suppresses there)",
+        );
+    }
+    for (name, value) in [
+        ("soft_bounce_window", config.soft_bounce_window),
+        ("pending_expiry", config.pending_expiry),
+        ("global_window", config.global_window),
+        ("match_window", config.match_window),
+        ("due_interval", config.due_interval),
+    ] {
+        if value.is_zero() {
+            problems.push(format!("policy.{name}"), "must be greater than 0");
+        }
     }
     config
 }

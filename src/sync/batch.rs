@@ -7,9 +7,10 @@
 //! candidates' bodies → [`Plan::analyse`] (pure: findings) → [`deliver`].
 
 use crate::bounce::{self, Verdict, prefilter};
+use crate::ingest::{self, Pipeline};
 use crate::sink::{Batch, Sink};
 use crate::source::{self, Checkpoint, Envelope, Finding, FolderRole};
-use crate::store::{FindingRecord, Store};
+use crate::store::{FindingRecord, PolicyStore};
 
 /// What the first fetch step returned for one message.
 #[derive(Debug, Clone)]
@@ -165,6 +166,7 @@ impl Plan {
                 envelopes: self.envelopes,
                 findings,
                 trigger: None,
+                events: Vec::new(),
             },
             self.last_uid,
         )
@@ -204,6 +206,10 @@ pub struct Delivered {
     pub findings: usize,
     /// Findings skipped because their identity was already handed on.
     pub duplicates: usize,
+    /// Events the step wrote to the outbox.
+    pub events: usize,
+    /// Sent messages it started tracking.
+    pub tracked: usize,
 }
 
 /// Why a step could not be delivered.
@@ -218,13 +224,19 @@ pub enum DeliverError {
 }
 
 /// Drops findings already handed on (a rescan after a UIDVALIDITY change, the
-/// same notice in two folders), hands the rest to the sink, then commits the
-/// findings and the new checkpoint in one transaction. Nothing is committed
-/// when the sink fails, so the step is repeated later.
-pub async fn deliver<S: Store>(
+/// same notice in two folders), lets the policy plan the step's changes
+/// ([`crate::ingest::plan`]: Sent-folder tracking, matches, contact state,
+/// events), commits them with the findings and the new checkpoint in one
+/// transaction, then hands the batch and the new events to the sink. Events
+/// the sink cannot take stay in the outbox for the next drain; nothing is
+/// committed when planning or the store fails, so the step is repeated.
+#[allow(clippy::too_many_arguments)]
+pub async fn deliver<S: PolicyStore>(
     store: &S,
     sink: &Sink,
+    pipeline: &Pipeline,
     ctx: &FolderCtx,
+    track_sent: bool,
     mut batch: Batch,
     checkpoint: Checkpoint,
     now: i64,
@@ -254,15 +266,35 @@ pub async fn deliver<S: Store>(
             found_at: now,
         })
         .collect();
-    let delivered = Delivered {
+    let mut delivered = Delivered {
         messages: batch.envelopes.len(),
         findings: batch.findings.len(),
         duplicates: before - batch.findings.len(),
+        events: 0,
+        tracked: 0,
     };
-    sink.deliver(batch)?;
-    store
-        .commit(&ctx.inbox, &ctx.folder, checkpoint, &records)
+    {
+        let _step = pipeline.lock().await;
+        let changes = ingest::plan(
+            store,
+            pipeline,
+            ctx.role,
+            track_sent,
+            &batch.envelopes,
+            &batch.findings,
+            now,
+        )
         .await?;
+        delivered.events = changes.events.len();
+        delivered.tracked = changes.tracked.len();
+        store
+            .commit_step(&ctx.inbox, &ctx.folder, checkpoint, &records, &changes, now)
+            .await?;
+    }
+    if let Err(err) = sink.deliver(batch) {
+        tracing::debug!(error = %err, "the findings receiver is gone");
+    }
+    ingest::drain(store, pipeline, sink).await;
     Ok(delivered)
 }
 

@@ -20,7 +20,7 @@ use crate::config::{Auth, FolderRef, ImapSettings, InboxConfig, Secret};
 use crate::imap::{self, Credentials, FolderInfo, IdleEnd, Session};
 use crate::oauth::{self, TokenSource};
 use crate::source::{Checkpoint, FolderRole};
-use crate::store::{HealthState, Store};
+use crate::store::{HealthState, PolicyStore};
 
 /// Messages per step: heads are fetched, candidates fetched whole, and the
 /// checkpoint committed, for this many UIDs at a time.
@@ -89,7 +89,7 @@ struct Inbox<S> {
 }
 
 /// Runs one IMAP inbox until it is caught up (`--once`) or stopped.
-pub async fn run<S: Store>(
+pub async fn run<S: PolicyStore>(
     shared: Arc<Shared<S>>,
     config: InboxConfig,
     settings: ImapSettings,
@@ -97,7 +97,7 @@ pub async fn run<S: Store>(
     stop: CancellationToken,
 ) -> InboxOutcome {
     let sync = shared.config.sync.clone();
-    let health = Reporter::new(shared.store.clone(), &config.id);
+    let health = Reporter::new(shared.store.clone(), &config.id, &config.account);
     let outcome = InboxOutcome::new(&config.id);
     let mut inbox = Inbox {
         shared,
@@ -165,7 +165,7 @@ pub async fn run<S: Store>(
     inbox.finish()
 }
 
-impl<S: Store> Inbox<S> {
+impl<S: PolicyStore> Inbox<S> {
     fn finish(mut self) -> InboxOutcome {
         self.outcome.state = self.health.state();
         self.outcome
@@ -500,8 +500,17 @@ impl<S: Store> Inbox<S> {
                 uidvalidity: status.uidvalidity,
                 last_uid,
             };
-            let done =
-                batch::deliver(&*store, &self.shared.sink, &ctx, batch, cp, unix_now()).await?;
+            let done = batch::deliver(
+                &*store,
+                &self.shared.sink,
+                &self.shared.pipeline,
+                &ctx,
+                self.config.track_sent_folder,
+                batch,
+                cp,
+                unix_now(),
+            )
+            .await?;
             self.outcome.add(done);
             if let Some(bar) = &progress {
                 bar.inc(chunk.len() as u64);

@@ -11,7 +11,7 @@ use super::{InboxOutcome, Mode, Shared, backoff};
 use crate::config::{InboxConfig, MaildirSettings};
 use crate::maildir::{self, Folder};
 use crate::source::Checkpoint;
-use crate::store::{HealthState, Store};
+use crate::store::{HealthState, PolicyStore};
 
 /// Messages per step: a checkpoint is committed after each.
 const STEP: usize = 500;
@@ -20,14 +20,14 @@ const STEP: usize = 500;
 const SETTLE_SECS: i64 = 2;
 
 /// Runs one Maildir inbox until it is caught up (`--once`) or stopped.
-pub async fn run<S: Store>(
+pub async fn run<S: PolicyStore>(
     shared: Arc<Shared<S>>,
     inbox: InboxConfig,
     settings: MaildirSettings,
     mode: Mode,
     stop: CancellationToken,
 ) -> InboxOutcome {
-    let mut health = Reporter::new(shared.store.clone(), &inbox.id);
+    let mut health = Reporter::new(shared.store.clone(), &inbox.id, &inbox.account);
     let mut outcome = InboxOutcome::new(&inbox.id);
     let mut backoff = backoff::Backoff::new(
         shared.config.sync.backoff_initial,
@@ -62,7 +62,7 @@ pub async fn run<S: Store>(
 }
 
 /// One pass over every folder.
-async fn scan<S: Store>(
+async fn scan<S: PolicyStore>(
     shared: &Shared<S>,
     inbox: &InboxConfig,
     settings: &MaildirSettings,
@@ -81,7 +81,7 @@ async fn scan<S: Store>(
     Ok(())
 }
 
-async fn scan_folder<S: Store>(
+async fn scan_folder<S: PolicyStore>(
     shared: &Shared<S>,
     inbox: &InboxConfig,
     folder: &Folder,
@@ -153,7 +153,9 @@ async fn scan_folder<S: Store>(
         let done = batch::deliver(
             &**store,
             &shared.sink,
+            &shared.pipeline,
             &ctx,
+            inbox.track_sent_folder,
             batch,
             checkpoint,
             super::unix_now(),
