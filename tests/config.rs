@@ -547,7 +547,8 @@ fn one_run_reports_every_problem_grouped_by_section() {
     let yaml = r#"
 store: { kind: sqlite, paht: x.db }
 sync: { idle_renew: 45m, backoff_max: soon, colour: blue }
-policy: {}
+policy: { soft_bounce_threshold: 0, pending_expiry: 0s, colour: red }
+api: {}
 inboxes:
   - id: a
     account: acme
@@ -575,7 +576,10 @@ inboxes:
         ("inboxes[1].id", "duplicate id \"a\" (also inboxes[0])"),
         ("inboxes[1].tenant", "only provider office365"),
         ("inboxes[1].auth.refresh_token", "missing"),
-        ("policy", "unknown field `policy`"),
+        ("policy.colour", "unknown field `colour`"),
+        ("policy.soft_bounce_threshold", "at least 1"),
+        ("policy.pending_expiry", "greater than 0"),
+        ("api", "unknown field `api`"),
     ];
     for (path, needle) in expected {
         assert!(
@@ -584,12 +588,14 @@ inboxes:
         );
     }
     assert_eq!(list.len(), expected.len(), "{list:#?}");
-    // Grouped as the file is: store, sync, inbox 0, inbox 1, unknown sections last.
+    // Grouped as the file is: store, sync, policy, inbox 0, inbox 1,
+    // unknown sections last.
     let position = |path: &str| list.iter().position(|p| p.starts_with(path)).unwrap();
     assert!(position("store.") < position("sync."));
-    assert!(position("sync.") < position("inboxes[0]"));
+    assert!(position("sync.") < position("policy."));
+    assert!(position("policy.") < position("inboxes[0]"));
     assert!(position("inboxes[0]") < position("inboxes[1]"));
-    assert!(position("inboxes[1]") < position("policy"));
+    assert!(position("inboxes[1]") < position("api"));
 }
 
 #[test]
@@ -969,5 +975,36 @@ fn check_config_lists_every_problem_and_exits_2() {
     assert!(
         stderr.contains("cannot read") && stderr.contains("nope.yaml"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn policy_settings_have_defaults_and_overrides() {
+    let dir = TempDir::new().unwrap();
+    let base = "inboxes:\n  - { id: d, account: a, provider: maildir, path: m }\n";
+    let config = load(base, dir.path(), &no_env).unwrap();
+    let p = config.policy.settings();
+    assert_eq!(p, rebound::policy::Settings::default());
+    assert_eq!(p.soft_bounce_threshold, 3);
+    assert_eq!(p.pending_expiry, 72 * 3600);
+    assert_eq!(config.policy.matching().window_secs, 7 * 86_400);
+    let yaml = format!(
+        "policy: {{ soft_bounce_threshold: 5, soft_bounce_window: 14d, pending_expiry: 48h, \
+         global_accounts: 4, global_window: 90d, suppress_on_unconfirmed_match: true, \
+         auto_reply_events: true, match_window: 3d, delivered_after: 2d, due_interval: 5s }}\n{base}"
+    );
+    let config = load(&yaml, dir.path(), &no_env).unwrap();
+    let p = config.policy.settings();
+    assert_eq!(p.soft_bounce_threshold, 5);
+    assert_eq!(p.soft_bounce_window, 14 * 86_400);
+    assert_eq!(p.pending_expiry, 48 * 3600);
+    assert_eq!(p.global_accounts, 4);
+    assert_eq!(p.global_window, 90 * 86_400);
+    assert!(p.suppress_on_unconfirmed_match && p.auto_reply_events);
+    assert_eq!(p.delivered_after, 2 * 86_400);
+    assert_eq!(config.policy.matching().window_secs, 3 * 86_400);
+    assert_eq!(
+        config.policy.due_interval,
+        std::time::Duration::from_secs(5)
     );
 }
