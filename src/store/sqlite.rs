@@ -28,7 +28,15 @@
 //!   JSON text, source, created_at, updated_at)`, primary key (account,
 //!   message_id); `tracked_recipients(account, message_id, address,
 //!   contact_id, sent_at)`, primary key (account, message_id, address),
-//!   indexed on (account, address, sent_at) for recipient-window lookups.
+//!   indexed on (account, address, sent_at) for recipient-window lookups
+//!   and on (address, account, sent_at) for [`super::PolicyStore::trackers`].
+//! - The policy's tables (0003, bodies in `sqlite/policy.rs`): `contacts`
+//!   (account, address PK; suppression columns NULL when not suppressed,
+//!   soft run as JSON text), `suppression_history` (ordered by (at, seq)),
+//!   `pending_delays` (account, address, message_key PK; indexed by
+//!   expiry), `global_suppressions` (address PK), `recipient_findings`
+//!   (key PK) and `outbox` (id PK, `seq` unique, assigned as MAX + 1 in the
+//!   write transaction; payload = the serialised event).
 //!
 //! u32 values (UIDVALIDITY, UIDs) are stored as 64-bit integers and checked
 //! on the way back; times are Unix seconds. The SQL uses `$N` placeholders
@@ -63,6 +71,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "tracking",
         sql: include_str!("../../migrations/sqlite/0002_tracking.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "policy",
+        sql: include_str!("../../migrations/sqlite/0003_policy.sql"),
     },
 ];
 
