@@ -4,10 +4,12 @@
 
 #[path = "store/contract.rs"]
 mod contract;
+#[path = "store/sqlite_policy.rs"]
+mod sqlite_policy;
 
 use std::path::{Path, PathBuf};
 
-use contract::{contract_suite, cp, finding, health, ids};
+use contract::{contract_suite, cp, finding, health, ids, policy_contract_suite};
 use rebound::store::{Error, HealthState, MigrateError, SqliteStore, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
@@ -32,6 +34,7 @@ async fn sqlite_store_passes_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&db_path(&dir)).await.unwrap();
     contract_suite(&store).await;
+    policy_contract_suite(&store).await;
     store.close().await;
 }
 
@@ -120,10 +123,11 @@ async fn migrations_are_recorded() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows.len(), 3, "{rows:?}");
     let (version, name, checksum, applied_at) = &rows[0];
     assert_eq!((*version, name.as_str()), (1, "sync"));
     assert_eq!((rows[1].0, rows[1].1.as_str()), (2, "tracking"));
+    assert_eq!((rows[2].0, rows[2].1.as_str()), (3, "policy"));
     assert_eq!(checksum.len(), 64);
     assert!(*applied_at > 1_700_000_000, "{applied_at}");
     let tables: Vec<String> =
@@ -135,10 +139,16 @@ async fn migrations_are_recorded() {
         tables,
         [
             "checkpoints",
+            "contacts",
             "findings",
+            "global_suppressions",
             "inbox_health",
             "oauth_tokens",
+            "outbox",
+            "pending_delays",
+            "recipient_findings",
             "schema_migrations",
+            "suppression_history",
             "tracked_messages",
             "tracked_recipients"
         ]
@@ -151,7 +161,7 @@ async fn migrations_are_recorded() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(count, 2);
+    assert_eq!(count, 3);
 }
 
 #[tokio::test]
@@ -204,7 +214,7 @@ async fn a_database_from_a_newer_binary_is_refused() {
             &err,
             Error::Migrate(MigrateError::Unknown {
                 version: 999,
-                known: 2,
+                known: 3,
                 ..
             })
         ),
@@ -391,7 +401,7 @@ async fn two_opens_of_a_new_file_migrate_once() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
 }
 
 #[tokio::test]

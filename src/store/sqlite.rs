@@ -28,7 +28,15 @@
 //!   JSON text, source, created_at, updated_at)`, primary key (account,
 //!   message_id); `tracked_recipients(account, message_id, address,
 //!   contact_id, sent_at)`, primary key (account, message_id, address),
-//!   indexed on (account, address, sent_at) for recipient-window lookups.
+//!   indexed on (account, address, sent_at) for recipient-window lookups
+//!   and on (address, account, sent_at) for [`super::PolicyStore::trackers`].
+//! - The policy's tables (0003, bodies in `sqlite/policy.rs`): `contacts`
+//!   (account, address PK; suppression columns NULL when not suppressed,
+//!   soft run as JSON text), `suppression_history` (ordered by (at, seq)),
+//!   `pending_delays` (account, address, message_key PK; indexed by
+//!   expiry), `global_suppressions` (address PK), `recipient_findings`
+//!   (key PK) and `outbox` (id PK, `seq` unique, assigned as MAX + 1 in the
+//!   write transaction; payload = the serialised event).
 //!
 //! u32 values (UIDVALIDITY, UIDs) are stored as 64-bit integers and checked
 //! on the way back; times are Unix seconds. The SQL uses `$N` placeholders
@@ -42,7 +50,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, SqlitePool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, SqliteConnection, SqlitePool};
 
 mod policy;
 mod track;
@@ -64,6 +72,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "tracking",
         sql: include_str!("../../migrations/sqlite/0002_tracking.sql"),
     },
+    Migration {
+        version: 3,
+        name: "policy",
+        sql: include_str!("../../migrations/sqlite/0003_policy.sql"),
+    },
 ];
 
 /// How long a connection waits for another's write lock before failing.
@@ -80,16 +93,23 @@ const UNSEEN_CHUNK: usize = 500;
 /// `SELECT identity FROM findings WHERE inbox = $1 AND identity IN ($2, ...)`
 /// with [`UNSEEN_CHUNK`] identity placeholders.
 static UNSEEN_SQL: LazyLock<Arc<str>> = LazyLock::new(|| {
-    let mut sql = String::from("SELECT identity FROM findings WHERE inbox = $1 AND identity IN (");
-    for n in 0..UNSEEN_CHUNK {
-        if n > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("${}", n + 2));
-    }
-    sql.push(')');
-    Arc::from(sql)
+    Arc::from(format!(
+        "SELECT identity FROM findings WHERE inbox = $1 AND identity IN ({})",
+        placeholders(2, UNSEEN_CHUNK)
+    ))
 });
+
+/// `$first, $first+1, ...`: `n` placeholders, for `IN (...)` lists.
+fn placeholders(first: usize, n: usize) -> String {
+    let mut list = String::new();
+    for k in 0..n {
+        if k > 0 {
+            list.push_str(", ");
+        }
+        list.push_str(&format!("${}", first + k));
+    }
+    list
+}
 
 /// The SQLite implementation of [`super::Store`]. Cloning is cheap and
 /// shares the pool.
@@ -193,6 +213,87 @@ fn get_state(name: &str, inbox: &str) -> Result<HealthState, Error> {
     })
 }
 
+/// The body of [`Store::commit`] inside the caller's write transaction:
+/// records `findings` (an identity already recorded is left as it was) and
+/// sets the folder's checkpoint, written at `now`.
+async fn commit_in(
+    conn: &mut SqliteConnection,
+    inbox: &str,
+    folder: &str,
+    checkpoint: Checkpoint,
+    findings: &[FindingRecord],
+    now: i64,
+) -> Result<(), Error> {
+    for finding in findings {
+        sqlx::query(
+            "INSERT INTO findings \
+             (inbox, identity, folder, uidvalidity, uid, verdict, raw_sha256, found_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (inbox, identity) DO NOTHING",
+        )
+        .bind(inbox)
+        .bind(&finding.identity)
+        .bind(&finding.folder)
+        .bind(i64::from(finding.uidvalidity))
+        .bind(i64::from(finding.uid))
+        .bind(&finding.verdict)
+        .bind(&finding.raw_sha256)
+        .bind(finding.found_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO checkpoints (inbox, folder, uidvalidity, last_uid, updated_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (inbox, folder) DO UPDATE SET \
+         uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(inbox)
+    .bind(folder)
+    .bind(i64::from(checkpoint.uidvalidity))
+    .bind(i64::from(checkpoint.last_uid))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The body of [`Store::set_health`] inside the caller's write transaction.
+/// Returns the stored state before the write (`None` on the inbox's first
+/// write), whether or not it differs.
+async fn set_health_in(
+    conn: &mut SqliteConnection,
+    health: &Health,
+) -> Result<Option<HealthState>, Error> {
+    let previous: Option<String> =
+        sqlx::query_scalar("SELECT state FROM inbox_health WHERE inbox = $1")
+            .bind(&health.inbox)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let previous = previous
+        .map(|name| get_state(&name, &health.inbox))
+        .transpose()?;
+    // `since` moves only when the state changes.
+    sqlx::query(
+        "INSERT INTO inbox_health (inbox, state, last_error, since, updated_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (inbox) DO UPDATE SET \
+         since = CASE WHEN inbox_health.state = excluded.state \
+                      THEN inbox_health.since ELSE excluded.since END, \
+         state = excluded.state, last_error = excluded.last_error, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(&health.inbox)
+    .bind(health.state.as_str())
+    .bind(health.last_error.as_deref())
+    .bind(health.since)
+    .bind(health.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(previous)
+}
+
 impl Store for SqliteStore {
     async fn checkpoint(&self, inbox: &str, folder: &str) -> Result<Option<Checkpoint>, Error> {
         let row = sqlx::query(
@@ -253,69 +354,14 @@ impl Store for SqliteStore {
         findings: &[FindingRecord],
     ) -> Result<(), Error> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for finding in findings {
-            sqlx::query(
-                "INSERT INTO findings \
-                 (inbox, identity, folder, uidvalidity, uid, verdict, raw_sha256, found_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (inbox, identity) DO NOTHING",
-            )
-            .bind(inbox)
-            .bind(&finding.identity)
-            .bind(&finding.folder)
-            .bind(i64::from(finding.uidvalidity))
-            .bind(i64::from(finding.uid))
-            .bind(&finding.verdict)
-            .bind(&finding.raw_sha256)
-            .bind(finding.found_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO checkpoints (inbox, folder, uidvalidity, last_uid, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (inbox, folder) DO UPDATE SET \
-             uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(inbox)
-        .bind(folder)
-        .bind(i64::from(checkpoint.uidvalidity))
-        .bind(i64::from(checkpoint.last_uid))
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
+        commit_in(&mut tx, inbox, folder, checkpoint, findings, now()).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn set_health(&self, health: &Health) -> Result<Option<HealthState>, Error> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let previous: Option<String> =
-            sqlx::query_scalar("SELECT state FROM inbox_health WHERE inbox = $1")
-                .bind(&health.inbox)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let previous = previous
-            .map(|name| get_state(&name, &health.inbox))
-            .transpose()?;
-        // `since` moves only when the state changes.
-        sqlx::query(
-            "INSERT INTO inbox_health (inbox, state, last_error, since, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (inbox) DO UPDATE SET \
-             since = CASE WHEN inbox_health.state = excluded.state \
-                          THEN inbox_health.since ELSE excluded.since END, \
-             state = excluded.state, last_error = excluded.last_error, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(&health.inbox)
-        .bind(health.state.as_str())
-        .bind(health.last_error.as_deref())
-        .bind(health.since)
-        .bind(health.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        let previous = set_health_in(&mut tx, health).await?;
         tx.commit().await?;
         Ok(previous.filter(|state| *state != health.state))
     }
@@ -426,6 +472,13 @@ mod tests {
         for (n, migration) in MIGRATIONS.iter().enumerate() {
             assert_eq!(migration.version, n as i64 + 1, "{}", migration.name);
         }
+    }
+
+    #[test]
+    fn placeholders_number_from_the_first() {
+        assert_eq!(placeholders(2, 3), "$2, $3, $4");
+        assert_eq!(placeholders(1, 1), "$1");
+        assert_eq!(placeholders(2, 0), "");
     }
 
     #[test]

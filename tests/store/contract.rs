@@ -1,6 +1,17 @@
-//! The contract every [`Store`] implementation must pass: the SQLite store
-//! runs it in `tests/store.rs`, the PostgreSQL store will run the same
-//! (`#[path = "store/contract.rs"] mod contract;` from its own test file).
+//! The contract every [`Store`] (and `PolicyStore`) implementation must
+//! pass: the SQLite store runs it in `tests/store.rs`, the PostgreSQL store
+//! will run the same (`#[path = "store/contract.rs"] mod contract;` from its
+//! own test file). The policy half is in `store/policy_contract.rs` and
+//! `store/outbox_contract.rs`.
+
+#[path = "outbox_contract.rs"]
+mod outbox;
+#[path = "policy_contract.rs"]
+mod policy_contract;
+
+pub use policy_contract::{
+    bare_contact, delay, event, full_contact, line, policy_contract_suite, recipient_finding,
+};
 
 use rebound::source::Checkpoint;
 use rebound::store::{FindingRecord, Health, HealthState, Store, TRACKED_TO_LIMIT};

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
+use super::placeholders;
 use crate::store::{Error, TRACKED_TO_LIMIT};
 use crate::track::{TrackSource, TrackedMessage, TrackedRecipient, normalise_address};
 
@@ -15,15 +16,10 @@ const IDS_CHUNK: usize = 500;
 
 /// `SELECT ... WHERE account = $1 AND message_id IN ($2, ..., $N)` for `n` ids.
 fn in_list(select: &str, n: usize) -> String {
-    let mut sql = format!("{select} WHERE account = $1 AND message_id IN (");
-    for k in 0..n {
-        if k > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("${}", k + 2));
-    }
-    sql.push(')');
-    sql
+    format!(
+        "{select} WHERE account = $1 AND message_id IN ({})",
+        placeholders(2, n)
+    )
 }
 
 /// The address as stored: normalised when it is one, else trimmed.
@@ -38,6 +34,19 @@ pub(super) async fn track(
     now: i64,
 ) -> Result<usize, Error> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let new = track_in(&mut tx, messages, now).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// What `Store::track` writes, inside the caller's write transaction (also
+/// `PolicyStore::commit_step`'s tracked messages). Returns how many messages
+/// were not tracked before.
+pub(super) async fn track_in(
+    conn: &mut SqliteConnection,
+    messages: &[TrackedMessage],
+    now: i64,
+) -> Result<usize, Error> {
     let mut new = 0;
     for message in messages {
         let exists: Option<i64> = sqlx::query_scalar(
@@ -45,7 +54,7 @@ pub(super) async fn track(
         )
         .bind(&message.account)
         .bind(&message.message_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
         if exists.is_none() {
             new += 1;
@@ -76,12 +85,12 @@ pub(super) async fn track(
         .bind(metadata)
         .bind(message.source.as_str())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         sqlx::query("DELETE FROM tracked_recipients WHERE account = $1 AND message_id = $2")
             .bind(&message.account)
             .bind(&message.message_id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         for recipient in &message.recipients {
             // A repeated address keeps the contact id it was given with.
@@ -97,11 +106,10 @@ pub(super) async fn track(
             .bind(stored_address(&recipient.address))
             .bind(recipient.contact_id.as_deref())
             .bind(message.sent_at)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
     }
-    tx.commit().await?;
     Ok(new)
 }
 
