@@ -351,7 +351,9 @@ impl Ledger {
                 )
             }
             Kind::Pending => {
-                if self.pending.contains_key(&pkey) {
+                if !trusted {
+                    Outcome::new(Action::None, "unconfirmed_match")
+                } else if self.pending.contains_key(&pkey) {
                     Outcome::new(Action::None, "already_pending")
                 } else if self.is_suppressed(account, &address) {
                     Outcome::new(Action::None, "already_suppressed")

@@ -102,7 +102,7 @@ fn gateway_notice(id: &str, address: &str, subject: &str) -> Vec<u8> {
     format!(
         "Return-Path: <>\r\nFrom: \"Postmaster\" <postmaster@example.org>\r\nTo: <alice@acme.example>\r\n\
          Subject: Undeliverable Message\r\nDate: Tue, 01 Dec 2026 10:00:05 +0000\r\n\
-         Message-ID: <{id}>\r\nX-MC-Unique: aB3dEf5gH7iJ9kL1mN3pQ-1\r\nMIME-Version: 1.0\r\n\
+         Message-ID: <{id}>\r\nX-MC-Unique: aB3dEf5gH7iJ9kL1mN3pQ-1\r\nX-Mimecast-Spam-Score: 0\r\nMIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\r\n\
          Your message couldn't be delivered to the recipients shown below.\r\n\r\n\
          Subject: {subject}\r\nSent: 01/12/2026 09:14\r\n\r\n\

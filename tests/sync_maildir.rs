@@ -258,12 +258,29 @@ fn the_run_and_status_commands_work_on_the_demo() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 8, "{stdout}");
-    assert!(
-        lines
-            .iter()
-            .all(|l| l["type"] == "finding" && l["report"]["schema_version"] == 1)
+    // One event per notice (nothing is tracked, so they are unmatched),
+    // and the inbox's status.
+    let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "bounce.unmatched").count(),
+        7,
+        "{stdout}"
     );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "complaint.received").count(),
+        1
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "inbox.status_changed")
+            .count(),
+        1
+    );
+    assert_eq!(lines.len(), 9, "{stdout}");
+    assert!(lines.iter().all(|l| l["schema_version"] == 1
+        && l["id"].as_str().unwrap().starts_with("evt_")
+        && l["account"] == "demo"));
     assert!(String::from_utf8_lossy(&first.stderr).contains("8 findings"));
 
     let second = run();
@@ -308,7 +325,19 @@ async fn a_disabled_inbox_is_not_synced_and_shows_as_disabled() {
     );
     let (outcomes, batches) = run_once(&config, &store).await;
     assert!(outcomes.is_empty());
-    assert!(batches.is_empty());
+    // Only the inbox's status event: nothing was read.
+    assert!(
+        batches
+            .iter()
+            .all(|b| b.envelopes.is_empty() && b.findings.is_empty())
+    );
+    let events: Vec<_> = batches.iter().flat_map(|b| &b.events).collect();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(
+        events[0].kind,
+        rebound::event::EventType::InboxStatusChanged
+    );
+    assert_eq!(events[0].data["status"], "disabled");
     let health = store.health().await.unwrap();
     assert_eq!(health.len(), 1);
     assert_eq!(health[0].state, HealthState::Disabled);
