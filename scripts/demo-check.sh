@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rm -f rebound.db rebound.db-wal rebound.db-shm
 first="$(bash scripts/demo.sh 2>&1)"
 printf '%s\n' "$first"
-grep -q "inbox demo: 11 new messages, 10 analysed whole, 8 findings" <<<"$first" \
+grep -q "inbox demo: 15 new messages, 10 analysed whole, 8 findings" <<<"$first" \
     || { echo "demo-check: the first run did not report the 8 expected findings" >&2; exit 1; }
 for expected in "bob@example.net hard user_unknown 5.1.1" "via gateway mimecast" "pending network_error" "auto_reply (rfc3834)" "complaint (arf)"; do
     grep -qF "$expected" <<<"$first" || { echo "demo-check: missing in the demo output: $expected" >&2; exit 1; }

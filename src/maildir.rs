@@ -99,7 +99,12 @@ pub fn folders(root: &Path, watch: &[String], sent: Option<&str>) -> Result<Vec<
         });
     }
     let mut out = Vec::new();
-    let names = watch.iter().map(String::as_str).chain(sent);
+    // Sent first: a notice is matched against what was tracked before it,
+    // so the sends of this scan must be tracked before its notices are read.
+    let names = sent
+        .into_iter()
+        .filter(|s| !watch.iter().any(|w| w == s))
+        .chain(watch.iter().map(String::as_str));
     for name in names {
         if out.iter().any(|f: &Folder| f.name == name) {
             continue;

@@ -91,8 +91,8 @@ async fn demo_maildir_is_synced_once_and_left_untouched() {
     assert_eq!(outcomes[0].error, None, "{outcomes:?}");
     let findings: Vec<_> = batches.iter().flat_map(|b| &b.findings).collect();
     let envelopes: Vec<_> = batches.iter().flat_map(|b| &b.envelopes).collect();
-    // 9 INBOX messages, 1 in Junk, 1 in Sent.
-    assert_eq!(envelopes.len(), 11, "{envelopes:#?}");
+    // 9 INBOX messages, 1 in Junk, 5 in Sent.
+    assert_eq!(envelopes.len(), 15, "{envelopes:#?}");
     let verdicts: Vec<_> = findings
         .iter()
         .map(|f| {
@@ -117,9 +117,29 @@ async fn demo_maildir_is_synced_once_and_left_untouched() {
         .iter()
         .filter(|e| e.role == FolderRole::Sent)
         .collect();
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].recipients, vec!["bob@example.net".to_string()]);
-    assert!(!sent[0].candidate, "Sent mail is tracked, never analysed");
+    assert_eq!(sent.len(), 5);
+    assert!(
+        sent.iter()
+            .any(|e| e.recipients == vec!["bob@example.net".to_string()])
+    );
+    assert!(
+        sent.iter().all(|e| !e.candidate),
+        "Sent mail is tracked, never analysed"
+    );
+    // The Sent folder is read first, so the notices find what they concern.
+    let first_sent = envelopes.iter().position(|e| e.role == FolderRole::Sent);
+    let first_inbox = envelopes.iter().position(|e| e.role == FolderRole::Inbox);
+    assert!(first_sent < first_inbox);
+    let events: Vec<_> = batches.iter().flat_map(|b| &b.events).collect();
+    let matched = |address: &str| {
+        events.iter().any(|e| {
+            e.kind == rebound::event::EventType::BounceDetected
+                && e.contact.as_ref().is_some_and(|c| c.address == address)
+        })
+    };
+    assert!(
+        matched("bob@example.net") && matched("henry@example.net") && matched("irene@example.org")
+    );
     assert!(findings.iter().all(|f| f.identity.starts_with("msg_")));
 
     // A second run hands nothing on again.
@@ -258,26 +278,16 @@ fn the_run_and_status_commands_work_on_the_demo() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // One event per notice (nothing is tracked, so they are unmatched),
-    // and the inbox's status.
+    // One event per failed recipient (matched to the demo's Sent copies,
+    // or unmatched), the complaint, the suppressions, the inbox's status.
     let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
-    assert_eq!(
-        kinds.iter().filter(|k| **k == "bounce.unmatched").count(),
-        7,
-        "{stdout}"
-    );
-    assert_eq!(
-        kinds.iter().filter(|k| **k == "complaint.received").count(),
-        1
-    );
-    assert_eq!(
-        kinds
-            .iter()
-            .filter(|k| **k == "inbox.status_changed")
-            .count(),
-        1
-    );
-    assert_eq!(lines.len(), 9, "{stdout}");
+    let count = |kind: &str| kinds.iter().filter(|k| **k == kind).count();
+    assert_eq!(count("bounce.detected"), 5, "{stdout}");
+    assert_eq!(count("bounce.unmatched"), 2, "{stdout}");
+    assert_eq!(count("complaint.received"), 1);
+    assert_eq!(count("contact.suppressed"), 3, "{stdout}");
+    assert_eq!(count("inbox.status_changed"), 1);
+    assert_eq!(lines.len(), 12, "{stdout}");
     assert!(lines.iter().all(|l| l["schema_version"] == 1
         && l["id"].as_str().unwrap().starts_with("evt_")
         && l["account"] == "demo"));

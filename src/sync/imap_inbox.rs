@@ -274,6 +274,7 @@ impl<S: PolicyStore> Inbox<S> {
             .iter()
             .find(|t| t.role == FolderRole::Inbox)
             .cloned();
+        let sent_target = targets.iter().find(|t| t.role == FolderRole::Sent).cloned();
         let idle_renew = self.shared.config.sync.idle_renew;
         loop {
             for target in &targets {
@@ -307,6 +308,12 @@ impl<S: PolicyStore> Inbox<S> {
                 match session.idle(wait, &self.stop).await? {
                     IdleEnd::NewMail => {
                         let woke = std::time::Instant::now();
+                        // A bounce often arrives seconds after its message
+                        // was filed in Sent, before Sent's next poll: track
+                        // first, so the notice finds what it concerns.
+                        if let Some(sent) = &sent_target {
+                            self.sync_folder(&mut session, sent).await?;
+                        }
                         self.sync_folder_after(&mut session, target, Some(woke))
                             .await?;
                     }
@@ -334,11 +341,11 @@ impl<S: PolicyStore> Inbox<S> {
             .sent
             .iter()
             .filter(|_| self.config.track_sent_folder);
-        let wanted = folders
-            .watch
-            .iter()
-            .map(|f| (f, None))
-            .chain(sent.map(|f| (f, Some(FolderRole::Sent))));
+        // Sent first: a notice is matched against what was tracked before
+        // it, so each round tracks its sends before it reads the notices.
+        let wanted = sent
+            .map(|f| (f, Some(FolderRole::Sent)))
+            .chain(folders.watch.iter().map(|f| (f, None)));
         for (wanted, role) in wanted {
             let Some(info) = find_folder(&listed, wanted) else {
                 tracing::info!(folder = ?wanted, "folder not found on the server; skipped");
