@@ -3,7 +3,10 @@
 #  1. `cargo bench --bench analyse`: the analysis core against the parse-only
 #     floor, single thread, messages in memory;
 #  2. whole-process `rebound classify --format jsonl DIR > /dev/null`
-#     throughput (hyperfine when installed, else a timed loop).
+#     throughput (hyperfine when installed, else a timed loop);
+#  3. `cargo bench --bench track_match`: tracking throughput against plain
+#     INSERTs, and match latency over a store of 1,000,000 tracked messages
+#     (about 5 minutes on 2 cores; REBOUND_BENCH_TRACKED=100000 for a quick run).
 #
 #   scripts/bench.sh                      # dev corpus beside the clone
 #   REBOUND_BENCH_DIR=path/to/eml REBOUND_BENCH_ROUNDS=30 RUNS=10 scripts/bench.sh
@@ -72,3 +75,8 @@ else
                 n / (m / 1e9), n / (t[NR] / 1e9), n / (t[1] / 1e9), m / 1e6
         }'
 fi
+
+echo
+echo "== 3. tracking throughput and match latency (cargo bench --bench track_match)"
+cargo bench --bench track_match --no-run --quiet
+"${pin[@]}" cargo bench --bench track_match --quiet
