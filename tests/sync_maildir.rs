@@ -352,3 +352,90 @@ async fn a_disabled_inbox_is_not_synced_and_shows_as_disabled() {
     assert_eq!(health.len(), 1);
     assert_eq!(health[0].state, HealthState::Disabled);
 }
+
+/// `rebound suppressed` and `rebound unsuppress` as a user runs them, after
+/// the demo suppressed three addresses.
+#[test]
+fn the_suppressed_and_unsuppress_commands_work_on_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&demo_dir(), &dir.path().join("maildir"));
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "store: { kind: sqlite, path: state.db }\n\
+         callback: { kind: file, path: events.jsonl }\n\
+         inboxes:\n  - { id: demo, account: demo, provider: maildir, path: maildir }\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_rebound");
+    let rebound = |args: &[&str]| {
+        std::process::Command::new(bin)
+            .args(args)
+            .arg("-c")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    assert!(rebound(&["run", "--once"]).status.success());
+    let listed = rebound(&["suppressed"]);
+    assert!(listed.status.success());
+    let text = String::from_utf8_lossy(&listed.stdout);
+    for (address, reason) in [
+        ("bob@example.net", "hard_bounce"),
+        ("henry@example.net", "hard_bounce"),
+        ("victor@example.net", "complaint"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(address) && l.contains(reason)),
+            "{text}"
+        );
+    }
+
+    let lift = rebound(&[
+        "unsuppress",
+        "--account",
+        "demo",
+        "--address",
+        "Bob@Example.NET",
+        "--actor",
+        "alice@demo.example",
+        "--reason",
+        "the contact fixed the mailbox",
+    ]);
+    assert!(
+        lift.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lift.stderr)
+    );
+    let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "contact.unsuppressed");
+    assert_eq!(last["contact"]["address"], "bob@example.net");
+    assert_eq!(last["data"]["actor"], "alice@demo.example");
+    assert_eq!(last["data"]["previous_reason"], "hard_bounce");
+
+    let json = rebound(&["suppressed", "--json"]);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(rows.iter().all(|r| r["address"] != "bob@example.net"));
+    assert_eq!(rows[0]["history"][0]["action"], "suppressed");
+
+    // Not suppressed any more: a clear error, exit 1.
+    let again = rebound(&[
+        "unsuppress",
+        "--account",
+        "demo",
+        "--address",
+        "bob@example.net",
+        "--actor",
+        "alice",
+        "--reason",
+        "twice",
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not suppressed"));
+}
