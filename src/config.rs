@@ -74,6 +74,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Where events go.
     pub callback: CallbackConfig,
+    /// The HTTP API, when configured.
+    pub api: Option<ApiConfig>,
     /// The watched inboxes.
     pub inboxes: Vec<InboxConfig>,
 }
@@ -88,7 +90,7 @@ pub enum StoreConfig {
     },
 }
 
-/// Where events are delivered (HTTP arrives with the callback issue).
+/// Where events are delivered.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallbackConfig {
     /// One JSON line per event on standard output (the default).
@@ -98,6 +100,68 @@ pub enum CallbackConfig {
         /// File path.
         path: PathBuf,
     },
+    /// Signed POSTs to the CRM (Standard Webhooks).
+    Http(Box<HttpCallback>),
+}
+
+/// `callback: { kind: http, ... }`.
+#[derive(Debug, Clone)]
+pub struct HttpCallback {
+    /// The receiver (https, or http to a loopback host).
+    pub url: String,
+    /// The signing secret, `whsec_` + base64 (Standard Webhooks).
+    pub secret: Secret,
+    /// The previous secret while a rotation is under way: both sign.
+    pub previous_secret: Option<Secret>,
+    /// One request's timeout (default 10 s).
+    pub timeout: Duration,
+    /// How long an event is retried before it is dead-lettered (default 24 h).
+    pub retry_budget: Duration,
+    /// Requests in flight at once, across contacts (default 8).
+    pub concurrency: usize,
+}
+
+impl PartialEq for HttpCallback {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+            && self.secret.expose() == other.secret.expose()
+            && self.previous_secret.as_ref().map(Secret::expose)
+                == other.previous_secret.as_ref().map(Secret::expose)
+            && self.timeout == other.timeout
+            && self.retry_budget == other.retry_budget
+            && self.concurrency == other.concurrency
+    }
+}
+
+/// `api:`: the HTTP API (absent: no API).
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Where it listens (default 127.0.0.1:8025).
+    pub listen: std::net::SocketAddr,
+    /// The bearer token every `/v1` and `/metrics` request must carry.
+    pub token: Secret,
+}
+
+impl PartialEq for ApiConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.listen == other.listen && self.token.expose() == other.token.expose()
+    }
+}
+
+/// The HMAC key of a Standard Webhooks secret: `whsec_` + base64, decoded.
+pub fn signing_key(secret: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let encoded = secret.strip_prefix("whsec_").ok_or_else(|| {
+        "must start with whsec_ followed by base64 (Standard Webhooks), e.g. whsec_ + `openssl rand -base64 32`"
+            .to_string()
+    })?;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| "the part after whsec_ is not valid base64".to_string())?;
+    if key.len() < 16 {
+        return Err("the decoded key is shorter than 16 bytes".to_string());
+    }
+    Ok(key)
 }
 
 /// Sync tuning.

@@ -482,9 +482,13 @@ pub async fn lift_global<S: PolicyStore>(
 }
 
 /// Hands undelivered outbox events to the sink in order and marks them
-/// delivered. A sink failure is logged and leaves them for the next call
+/// delivered (not for [`Sink::Dispatcher`]: the HTTP dispatcher delivers
+/// those itself). A sink failure is logged and leaves them for the next call
 /// (the outbox keeps them; nothing is lost). Returns how many went out.
 pub async fn drain<S: PolicyStore>(store: &S, pipeline: &Pipeline, sink: &Sink) -> usize {
+    if sink.is_dispatcher() {
+        return 0;
+    }
     let _drain = pipeline.drain.lock().await;
     let mut total = 0;
     loop {

@@ -640,6 +640,18 @@ impl Ledger {
         reason: &str,
         now: i64,
     ) -> Result<String, UnsuppressError> {
+        self.lift(account, address, actor, reason, now, "account")
+    }
+
+    fn lift(
+        &mut self,
+        account: &str,
+        address: &str,
+        actor: &str,
+        reason: &str,
+        now: i64,
+        scope: &str,
+    ) -> Result<String, UnsuppressError> {
         if actor.trim().is_empty() || reason.trim().is_empty() {
             return Err(UnsuppressError::MissingActor);
         }
@@ -684,7 +696,7 @@ impl Ledger {
                 "reason": reason.trim(),
                 "previous_reason": previous.reason.as_str(),
                 "suppressed_since": rfc3339(previous.since),
-                "scope": "account",
+                "scope": scope,
             }),
         ));
         Ok(event_id)
@@ -722,7 +734,7 @@ impl Ledger {
             .collect();
         let mut ids = Vec::new();
         for account in accounts {
-            if let Ok(id) = self.unsuppress(&account, &address, actor, reason, now) {
+            if let Ok(id) = self.lift(&account, &address, actor, reason, now, "global") {
                 ids.push(id);
             }
         }
@@ -1015,6 +1027,12 @@ impl Ledger {
                     json!({"reason": "global_suppression", "scope": "global", "cause": cause, "already_suppressed": true}),
                 ));
             } else {
+                if contact.contact_id.is_some() {
+                    let state = self.state_mut(&account, address, now);
+                    if state.contact_id.is_none() {
+                        state.contact_id = contact.contact_id.clone();
+                    }
+                }
                 self.suppress(
                     &account,
                     inbox.as_deref(),

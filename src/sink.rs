@@ -65,6 +65,9 @@ pub enum Sink {
     },
     /// Every batch sent to an in-process receiver.
     Channel(mpsc::UnboundedSender<Batch>),
+    /// Events stay in the outbox for the HTTP dispatcher
+    /// ([`crate::outbox`]), which delivers, retries and dead-letters them.
+    Dispatcher,
 }
 
 impl Sink {
@@ -95,8 +98,13 @@ impl Sink {
     pub fn deliver(&self, batch: Batch) -> Result<(), Error> {
         match self {
             Sink::Channel(tx) => tx.send(batch).map_err(|_| Error::Closed),
-            Sink::Stdout | Sink::File { .. } => Ok(()),
+            Sink::Stdout | Sink::File { .. } | Sink::Dispatcher => Ok(()),
         }
+    }
+
+    /// Whether events are left in the outbox for the HTTP dispatcher.
+    pub fn is_dispatcher(&self) -> bool {
+        matches!(self, Sink::Dispatcher)
     }
 
     /// Hands events on, in order. Lines are written whole and flushed before
@@ -106,6 +114,7 @@ impl Sink {
             return Ok(());
         }
         match self {
+            Sink::Dispatcher => Err(Error::Closed),
             Sink::Channel(tx) => tx
                 .send(Batch {
                     events: events.to_vec(),

@@ -386,11 +386,13 @@ fn every_kind_of_problem_is_reported_at_its_path() {
     };
     let cases: Vec<(String, &str, &str)> = vec![
         // Structure: unknown fields, types, enum values.
-        ("api: {}\n".into(), "api", "unknown field `api`"),
+        ("web: {}\n".into(), "web", "unknown field `web`"),
+        ("api: {}\n".into(), "api.token", "missing"),
         (imap_inbox("    hots: x\n"), "inboxes[0].hots", "unknown field `hots`, expected one of"),
         (gmail("{ kind: oauth2, client_idd: c }"), "inboxes[0].auth.client_idd", "unknown field `client_idd`"),
         ("store: { kind: postgres }\n".into(), "store.kind", "unknown variant `postgres`"),
-        ("callback: { kind: http }\n".into(), "callback.kind", "unknown variant `http`"),
+        ("callback: { kind: smtp }\n".into(), "callback.kind", "unknown variant `smtp`"),
+        ("callback: { kind: http }\n".into(), "callback.url", "missing"),
         ("inboxes:\n  - { id: x, account: a, provider: gmial }\n".into(), "inboxes[0].provider", "unknown variant `gmial`"),
         (imap_inbox("    tls: ssl\n"), "inboxes[0].tls", "unknown variant `ssl`"),
         (gmail("{ kind: token }"), "inboxes[0].auth.kind", "unknown variant `token`"),
@@ -548,7 +550,7 @@ fn one_run_reports_every_problem_grouped_by_section() {
 store: { kind: sqlite, paht: x.db }
 sync: { idle_renew: 45m, backoff_max: soon, colour: blue }
 policy: { soft_bounce_threshold: 0, pending_expiry: 0s, colour: red }
-api: {}
+web: {}
 inboxes:
   - id: a
     account: acme
@@ -579,7 +581,7 @@ inboxes:
         ("policy.colour", "unknown field `colour`"),
         ("policy.soft_bounce_threshold", "at least 1"),
         ("policy.pending_expiry", "greater than 0"),
-        ("api", "unknown field `api`"),
+        ("web", "unknown field `web`"),
     ];
     for (path, needle) in expected {
         assert!(
@@ -595,7 +597,7 @@ inboxes:
     assert!(position("sync.") < position("policy."));
     assert!(position("policy.") < position("inboxes[0]"));
     assert!(position("inboxes[0]") < position("inboxes[1]"));
-    assert!(position("inboxes[1]") < position("api"));
+    assert!(position("inboxes[1]") < position("web"));
 }
 
 #[test]
@@ -1007,4 +1009,60 @@ fn policy_settings_have_defaults_and_overrides() {
         config.policy.due_interval,
         std::time::Duration::from_secs(5)
     );
+}
+
+#[test]
+fn http_callback_and_api_are_validated() {
+    let dir = TempDir::new().unwrap();
+    let base = "inboxes:\n  - { id: d, account: a, provider: maildir, path: m }\n";
+    let env = |name: &str| match name {
+        "HOOK_SECRET" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string()),
+        "API_TOKEN" => Some("0123456789abcdef0123".to_string()),
+        _ => None,
+    };
+    let good = format!(
+        "callback: {{ kind: http, url: https://crm.example.com/hooks, secret: \"${{HOOK_SECRET}}\", \
+         timeout: 5s, retry_budget: 12h, concurrency: 4 }}\n\
+         api: {{ listen: 127.0.0.1:9000, token: \"${{API_TOKEN}}\" }}\n{base}"
+    );
+    let config = load(&good, dir.path(), &env).unwrap();
+    let rebound::config::CallbackConfig::Http(http) = &config.callback else {
+        panic!("{:?}", config.callback);
+    };
+    assert_eq!(http.url, "https://crm.example.com/hooks");
+    assert_eq!(http.timeout, std::time::Duration::from_secs(5));
+    assert_eq!(http.retry_budget, std::time::Duration::from_secs(12 * 3600));
+    assert_eq!(http.concurrency, 4);
+    assert_eq!(format!("{:?}", http.secret), "[redacted]");
+    let api = config.api.as_ref().unwrap();
+    assert_eq!(api.listen.to_string(), "127.0.0.1:9000");
+    assert!(load(base, dir.path(), &env).unwrap().api.is_none());
+
+    let bad = format!(
+        "callback: {{ kind: http, url: http://crm.example.com/hooks, secret: nope, path: x }}\n\
+         api: {{ listen: everywhere, token: short }}\n{base}"
+    );
+    let list = problems(&bad, dir.path(), &env);
+    for (path, needle) in [
+        ("callback.url", "plain http"),
+        ("callback.secret", "whsec_"),
+        ("callback.path", "only kind file"),
+        ("api.listen", "not an address"),
+        ("api.token", "too short"),
+    ] {
+        assert!(
+            has(&list, path, needle),
+            "missing {path}: {needle} in {list:#?}"
+        );
+    }
+    let missing = format!("callback: {{ kind: http }}\napi: {{}}\n{base}");
+    let list = problems(&missing, dir.path(), &env);
+    assert!(has(&list, "callback.url", "missing"), "{list:#?}");
+    assert!(has(&list, "callback.secret", "missing"), "{list:#?}");
+    assert!(has(&list, "api.token", "missing"), "{list:#?}");
+    // Loopback http is fine (a local receiver).
+    let local = format!(
+        "callback: {{ kind: http, url: http://127.0.0.1:8080/h, secret: \"${{HOOK_SECRET}}\" }}\n{base}"
+    );
+    assert!(load(&local, dir.path(), &env).is_ok());
 }

@@ -205,6 +205,7 @@ impl World {
             sync: sync_config(),
             callback: CallbackConfig::Stdout,
             policy: Default::default(),
+            api: None,
             inboxes,
         });
         let store = Arc::new(

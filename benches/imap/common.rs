@@ -113,6 +113,7 @@ pub fn config(db: &Path, sync: SyncConfig, inboxes: Vec<InboxConfig>) -> Config 
         sync,
         callback: CallbackConfig::Stdout,
         policy: Default::default(),
+        api: None,
         inboxes,
     }
 }

@@ -62,6 +62,21 @@ fn write_summary(out: &mut impl Write, file: &str, config: &Config) -> io::Resul
     match &config.callback {
         CallbackConfig::Stdout => writeln!(out, "callback  stdout")?,
         CallbackConfig::File { path } => writeln!(out, "callback  file {}", path.display())?,
+        CallbackConfig::Http(http) => writeln!(
+            out,
+            "callback  http {} (signed{}, timeout {:?}, retried for {:?})",
+            http.url,
+            if http.previous_secret.is_some() {
+                " with two secrets"
+            } else {
+                ""
+            },
+            http.timeout,
+            http.retry_budget
+        )?,
+    }
+    if let Some(api) = &config.api {
+        writeln!(out, "api       http://{} (bearer token)", api.listen)?;
     }
     let rows: Vec<[String; 5]> = config.inboxes.iter().map(row).collect();
     let mut widths = [0usize; 5];

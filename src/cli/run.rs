@@ -113,6 +113,7 @@ async fn run_async(args: Args, config: Config) -> anyhow::Result<Vec<InboxOutcom
         }
         CallbackConfig::Stdout => Sink::Stdout,
         CallbackConfig::File { path } => Sink::file(path)?,
+        CallbackConfig::Http(_) => Sink::Dispatcher,
     };
     let store_location = match &config.store {
         StoreConfig::Sqlite { path } => path.display().to_string(),

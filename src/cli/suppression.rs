@@ -162,6 +162,8 @@ pub fn unsuppress(args: UnsuppressArgs) -> ExitCode {
         };
         let sink = match &config.callback {
             crate::config::CallbackConfig::Stdout => Sink::Stdout,
+            // The daemon's dispatcher delivers them from the outbox.
+            crate::config::CallbackConfig::Http(_) => Sink::Dispatcher,
             crate::config::CallbackConfig::File { path } => match Sink::file(path) {
                 Ok(sink) => sink,
                 Err(err) => {

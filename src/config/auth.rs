@@ -231,6 +231,12 @@ fn oauth2(
 /// The token endpoint receives the client secret and refresh token: it must
 /// be `https`, or plain `http` to a loopback host (test and local proxies).
 fn check_token_url(url: &str) -> Result<(), String> {
+    check_secure_url(url, "the token endpoint")
+}
+
+/// `url` must be `https`, or plain `http` to a loopback host; `what` names
+/// the receiver in the message.
+pub(crate) fn check_secure_url(url: &str, what: &str) -> Result<(), String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!(
             "\"{url}\" is not a URL: expected https://host/path"
@@ -252,12 +258,10 @@ fn check_token_url(url: &str) -> Result<(), String> {
         "https" => Ok(()),
         "http" if is_loopback(host) => Ok(()),
         "http" => Err(format!(
-            "\"{url}\" is plain http: the token endpoint gets the client secret and refresh \
-             token, so use https (plain http is only accepted for a loopback host)"
+            "\"{url}\" is plain http: {what} receives secrets or personal data, so use https \
+             (plain http is only accepted for a loopback host)"
         )),
-        _ => Err(format!(
-            "\"{url}\": the token endpoint must be an https URL"
-        )),
+        _ => Err(format!("\"{url}\": {what} must be an https URL")),
     }
 }
 

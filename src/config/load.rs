@@ -9,13 +9,13 @@ use serde_path_to_error::Segment;
 use serde_yaml::Value;
 
 use super::locate::{Step, locate};
-use super::model::{CallbackModel, InboxModel, PolicyModel, StoreModel, SyncModel};
+use super::model::{ApiModel, CallbackModel, InboxModel, PolicyModel, StoreModel, SyncModel};
 use super::resolve::Problems;
 use super::secrets::{interpolate, join};
 use super::{Config, Errors, Location, Problem, resolve};
 
 /// The top-level keys, in the order the documentation lists them.
-const TOP_LEVEL: [&str; 5] = ["store", "callback", "sync", "policy", "inboxes"];
+const TOP_LEVEL: [&str; 6] = ["store", "callback", "api", "sync", "policy", "inboxes"];
 
 /// The sections that deserialized. A section that failed is reported and
 /// read as its default, so that the rest can still be checked; an inbox that
@@ -26,6 +26,7 @@ pub(crate) struct Sections {
     pub callback: CallbackModel,
     pub sync: SyncModel,
     pub policy: PolicyModel,
+    pub api: Option<ApiModel>,
     pub inboxes: Vec<(usize, InboxModel)>,
 }
 
@@ -71,7 +72,7 @@ fn sections(root: Value, text: &str, problems: &mut Problems) -> Sections {
         _ => {
             problems.push(
                 "",
-                "the configuration must be a mapping with store, callback, sync, policy and inboxes",
+                "the configuration must be a mapping with store, callback, api, sync, policy and inboxes",
             );
             return sections;
         }
@@ -83,6 +84,9 @@ fn sections(root: Value, text: &str, problems: &mut Problems) -> Sections {
                 sections.callback = section(value, &[Step::Key("callback")], text, problems);
             }
             Some("sync") => sections.sync = section(value, &[Step::Key("sync")], text, problems),
+            Some("api") => {
+                sections.api = Some(section(value, &[Step::Key("api")], text, problems));
+            }
             Some("policy") => {
                 sections.policy = section(value, &[Step::Key("policy")], text, problems);
             }

@@ -36,12 +36,32 @@ pub(crate) enum StoreKind {
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping such as { kind: stdout } or { kind: file, path: events.jsonl }"
+    expecting = "a mapping such as { kind: stdout }, { kind: file, path: events.jsonl } or { kind: http, url: ..., secret: ... }"
 )]
 pub(crate) struct CallbackModel {
     #[serde(default)]
     pub kind: CallbackKind,
     pub path: Option<String>,
+    pub url: Option<String>,
+    pub secret: Option<String>,
+    pub secret_file: Option<String>,
+    pub previous_secret: Option<String>,
+    pub previous_secret_file: Option<String>,
+    pub timeout: Option<DurationValue>,
+    pub retry_budget: Option<DurationValue>,
+    pub concurrency: Option<u32>,
+}
+
+/// `api:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as { listen: 127.0.0.1:8025, token: ... }"
+)]
+pub(crate) struct ApiModel {
+    pub listen: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<String>,
 }
 
 /// `callback.kind`.
@@ -51,6 +71,7 @@ pub(crate) enum CallbackKind {
     #[default]
     Stdout,
     File,
+    Http,
 }
 
 /// `sync:`.

@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::load::Sections;
-use super::model::{CallbackKind, CallbackModel, PolicyModel, StoreKind, StoreModel, SyncModel};
+use super::model::{
+    ApiModel, CallbackKind, CallbackModel, PolicyModel, StoreKind, StoreModel, SyncModel,
+};
 use super::{
-    CallbackConfig, Config, Location, PolicyConfig, Problem, StoreConfig, SyncConfig, inbox,
+    ApiConfig, CallbackConfig, Config, HttpCallback, Location, PolicyConfig, Problem, StoreConfig,
+    SyncConfig, inbox,
 };
 
 /// Default `sync.max_message_bytes`: 10 MiB, the analysis core's own cap.
@@ -63,10 +66,11 @@ fn group(path: &str) -> (u8, usize) {
         "" => 0,
         "store" => 1,
         "callback" => 2,
-        "sync" => 3,
-        "policy" => 4,
-        "inboxes" => 5,
-        _ => 6,
+        "api" => 3,
+        "sync" => 4,
+        "policy" => 5,
+        "inboxes" => 6,
+        _ => 7,
     };
     let index = path
         .strip_prefix("inboxes[")
@@ -81,6 +85,10 @@ fn group(path: &str) -> (u8, usize) {
 pub(crate) fn config(sections: Sections, base_dir: &Path, problems: &mut Problems) -> Config {
     let store = store(sections.store, base_dir, problems);
     let callback = callback(sections.callback, base_dir, problems);
+    let api = sections
+        .api
+        .as_ref()
+        .and_then(|model| api(model, base_dir, problems));
     let sync = sync(&sections.sync, problems);
     let policy = policy(&sections.policy, problems);
     let mut inboxes = Vec::with_capacity(sections.inboxes.len());
@@ -108,6 +116,7 @@ pub(crate) fn config(sections: Sections, base_dir: &Path, problems: &mut Problem
         sync,
         policy,
         callback,
+        api,
         inboxes,
     }
 }
@@ -122,13 +131,42 @@ fn store(model: StoreModel, base_dir: &Path, problems: &mut Problems) -> StoreCo
 }
 
 fn callback(model: CallbackModel, base_dir: &Path, problems: &mut Problems) -> CallbackConfig {
-    match model.kind {
-        CallbackKind::Stdout => {
-            if model.path.is_some() {
-                problems.push("callback.path", "only kind file takes a path");
-            }
-            CallbackConfig::Stdout
+    let kind = match model.kind {
+        CallbackKind::Stdout => "stdout",
+        CallbackKind::File => "file",
+        CallbackKind::Http => "http",
+    };
+    let only = |field: &str, present: bool, takes: &str, problems: &mut Problems| {
+        if present {
+            problems.push(
+                format!("callback.{field}"),
+                format!("only kind {takes} takes {field} (kind is {kind})"),
+            );
         }
+    };
+    if model.kind != CallbackKind::File {
+        only("path", model.path.is_some(), "file", problems);
+    }
+    if model.kind != CallbackKind::Http {
+        for (field, present) in [
+            ("url", model.url.is_some()),
+            (
+                "secret",
+                model.secret.is_some() || model.secret_file.is_some(),
+            ),
+            (
+                "previous_secret",
+                model.previous_secret.is_some() || model.previous_secret_file.is_some(),
+            ),
+            ("timeout", model.timeout.is_some()),
+            ("retry_budget", model.retry_budget.is_some()),
+            ("concurrency", model.concurrency.is_some()),
+        ] {
+            only(field, present, "http", problems);
+        }
+    }
+    match model.kind {
+        CallbackKind::Stdout => CallbackConfig::Stdout,
         CallbackKind::File => {
             match file_path(model.path.as_deref(), "callback.path", base_dir, problems) {
                 Some(path) => CallbackConfig::File { path },
@@ -140,7 +178,115 @@ fn callback(model: CallbackModel, base_dir: &Path, problems: &mut Problems) -> C
                 }
             }
         }
+        CallbackKind::Http => http_callback(&model, base_dir, problems)
+            .map_or(CallbackConfig::Stdout, |http| {
+                CallbackConfig::Http(Box::new(http))
+            }),
     }
+}
+
+fn http_callback(
+    model: &CallbackModel,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<HttpCallback> {
+    let url = match model.url.as_deref() {
+        None => {
+            problems.push("callback.url", "missing: kind http needs a url");
+            None
+        }
+        Some(url) => match super::auth::check_secure_url(url, "the callback") {
+            Ok(()) => Some(url.to_string()),
+            Err(message) => {
+                problems.push("callback.url", message);
+                None
+            }
+        },
+    };
+    let mut check_secret = |inline: Option<&str>, file: Option<&str>, field: &str| {
+        let secret = super::secrets::secret(inline, file, base_dir, "callback", field, problems)?;
+        match crate::config::signing_key(secret.expose()) {
+            Ok(_) => Some(secret),
+            Err(message) => {
+                problems.push(format!("callback.{field}"), message);
+                None
+            }
+        }
+    };
+    let secret = check_secret(
+        model.secret.as_deref(),
+        model.secret_file.as_deref(),
+        "secret",
+    );
+    let previous_secret = check_secret(
+        model.previous_secret.as_deref(),
+        model.previous_secret_file.as_deref(),
+        "previous_secret",
+    );
+    if secret.is_none() && model.secret.is_none() && model.secret_file.is_none() {
+        problems.push(
+            "callback.secret",
+            "missing: kind http needs a signing secret (secret or secret_file, whsec_ + base64)",
+        );
+    }
+    let timeout = model.timeout.map_or(Duration::from_secs(10), |d| d.0);
+    if timeout.is_zero() {
+        problems.push("callback.timeout", "must be greater than 0");
+    }
+    let retry_budget = model
+        .retry_budget
+        .map_or(Duration::from_secs(24 * 3600), |d| d.0);
+    let concurrency = model.concurrency.unwrap_or(8);
+    if concurrency == 0 {
+        problems.push("callback.concurrency", "must be at least 1");
+    }
+    Some(HttpCallback {
+        url: url?,
+        secret: secret?,
+        previous_secret,
+        timeout,
+        retry_budget,
+        concurrency: usize::try_from(concurrency).unwrap_or(8),
+    })
+}
+
+fn api(model: &ApiModel, base_dir: &Path, problems: &mut Problems) -> Option<ApiConfig> {
+    let listen = model.listen.as_deref().unwrap_or("127.0.0.1:8025");
+    let listen = match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            problems.push(
+                "api.listen",
+                format!("\"{listen}\" is not an address:port such as 127.0.0.1:8025"),
+            );
+            None
+        }
+    };
+    let token = super::secrets::secret(
+        model.token.as_deref(),
+        model.token_file.as_deref(),
+        base_dir,
+        "api",
+        "token",
+        problems,
+    );
+    match &token {
+        Some(t) if t.expose().len() < 16 => {
+            problems.push("api.token", "is too short: use at least 16 characters");
+            return None;
+        }
+        None if model.token.is_none() && model.token_file.is_none() => {
+            problems.push(
+                "api.token",
+                "missing: the API needs a bearer token (token or token_file)",
+            );
+        }
+        _ => {}
+    }
+    Some(ApiConfig {
+        listen: listen?,
+        token: token?,
+    })
 }
 
 fn sync(model: &SyncModel, problems: &mut Problems) -> SyncConfig {
