@@ -56,6 +56,39 @@ pub struct Shared<S> {
     pub logins: tokio::sync::Semaphore,
     /// Policy and matching settings, and the step lock.
     pub pipeline: crate::ingest::Pipeline,
+    /// Resync requests (`POST /v1/inboxes/{id}/resync`).
+    pub resync: Resync,
+}
+
+/// Lets a caller cut an inbox's wait short (IDLE, the poll interval) so it
+/// syncs every folder now. Each inbox task registers the token of its
+/// current wait; a request cancels it.
+#[derive(Debug, Default)]
+pub struct Resync {
+    waits: std::sync::Mutex<std::collections::HashMap<String, CancellationToken>>,
+}
+
+impl Resync {
+    /// A fresh wait token for `inbox` (a child of `stop`, so shutdown ends
+    /// the wait too), replacing the previous one.
+    pub fn wait_token(&self, inbox: &str, stop: &CancellationToken) -> CancellationToken {
+        let token = stop.child_token();
+        let mut waits = self.waits.lock().unwrap_or_else(|p| p.into_inner());
+        waits.insert(inbox.to_string(), token.clone());
+        token
+    }
+
+    /// Asks `inbox` to sync now; false when no such inbox task is running.
+    pub fn request(&self, inbox: &str) -> bool {
+        let waits = self.waits.lock().unwrap_or_else(|p| p.into_inner());
+        match waits.get(inbox) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Logins in flight at once, across all inboxes of a process.
@@ -119,6 +152,7 @@ impl<S: PolicyStore> Supervisor<S> {
                     config.policy.settings(),
                     config.policy.matching(),
                 ),
+                resync: Resync::default(),
                 config,
             }),
         }
@@ -219,7 +253,7 @@ impl<S: PolicyStore> Supervisor<S> {
     }
 
     /// What the inbox tasks share (the store, the sink, the pipeline).
-    pub fn shared(&self) -> &Shared<S> {
+    pub fn shared(&self) -> &Arc<Shared<S>> {
         &self.shared
     }
 }

@@ -116,6 +116,7 @@ struct Daemon {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<Vec<InboxOutcome>>,
     rx: UnboundedReceiver<Batch>,
+    shared: Arc<rebound::sync::Shared<SqliteStore>>,
 }
 
 fn daemon(config: &Arc<Config>, store: &Arc<SqliteStore>) -> Daemon {
@@ -125,10 +126,16 @@ fn daemon(config: &Arc<Config>, store: &Arc<SqliteStore>) -> Daemon {
         .try_init();
     let (sink, rx) = Sink::channel();
     let supervisor = Supervisor::new(config.clone(), store.clone(), sink);
+    let shared = supervisor.shared().clone();
     let stop = CancellationToken::new();
     let token = stop.clone();
     let task = tokio::spawn(async move { supervisor.run(Mode::default(), token).await });
-    Daemon { stop, task, rx }
+    Daemon {
+        stop,
+        task,
+        rx,
+        shared,
+    }
 }
 
 impl Daemon {
@@ -559,4 +566,24 @@ async fn thousands_of_messages_and_hostile_ones_are_handled() {
     assert!(huge.report.truncated);
     assert!(huge.raw.len() <= 10 * 1024 * 1024);
     assert!(found.iter().any(|f| f.report.message.message_id.as_deref() == Some("bounce-last@mail.example.com")));
+}
+
+#[tokio::test]
+async fn a_resync_request_cuts_the_wait_short() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = server.imap_settings("alice");
+    settings.idle = false;
+    settings.poll_interval = Duration::from_secs(3600);
+    let config = config(dir.path(), vec![inbox("slow", settings)]);
+    let store = open_store(dir.path()).await;
+    let mut daemon = daemon(&config, &store);
+    wait_for_state(&store, 1, HealthState::Idle, Duration::from_secs(20)).await;
+    assert!(!daemon.shared.resync.request("nobody"), "unknown inbox");
+    server.append("alice", "INBOX", &bounce("resync")).await;
+    daemon.no_finding(Duration::from_millis(500)).await;
+    assert!(daemon.shared.resync.request("slow"));
+    let found = daemon.finding(Duration::from_secs(10)).await;
+    assert_eq!(found.envelope.inbox, "slow");
+    daemon.shutdown().await;
 }

@@ -295,8 +295,11 @@ impl<S: PolicyStore> Inbox<S> {
                 let idle_target = inbox_target
                     .as_ref()
                     .filter(|_| self.settings.idle && session.capabilities().idle);
+                let wait_token = self.shared.resync.wait_token(&self.config.id, &self.stop);
                 let Some(target) = idle_target else {
-                    if !backoff::sleep_or_stop(remaining, &self.stop).await {
+                    if !backoff::sleep_or_stop(remaining, &wait_token).await
+                        && self.stop.is_cancelled()
+                    {
                         session.logout().await;
                         return Ok(());
                     }
@@ -305,7 +308,7 @@ impl<S: PolicyStore> Inbox<S> {
                 // Selects INBOX and catches up on what arrived meanwhile.
                 self.sync_folder(&mut session, target).await?;
                 let wait = remaining.min(idle_renew).max(Duration::from_secs(1));
-                match session.idle(wait, &self.stop).await? {
+                match session.idle(wait, &wait_token).await? {
                     IdleEnd::NewMail => {
                         let woke = std::time::Instant::now();
                         // A bounce often arrives seconds after its message
@@ -318,10 +321,12 @@ impl<S: PolicyStore> Inbox<S> {
                             .await?;
                     }
                     IdleEnd::Timeout => {}
-                    IdleEnd::Stopped => {
+                    IdleEnd::Stopped if self.stop.is_cancelled() => {
                         session.logout().await;
                         return Ok(());
                     }
+                    // A resync request: every folder now.
+                    IdleEnd::Stopped => break,
                 }
                 if self.stop.is_cancelled() {
                     session.logout().await;

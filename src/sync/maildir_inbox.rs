@@ -41,7 +41,10 @@ pub async fn run<S: PolicyStore>(
                 if mode.once {
                     return outcome;
                 }
-                if !backoff::sleep_or_stop(settings.poll_interval, &stop).await {
+                let wait = shared.resync.wait_token(&inbox.id, &stop);
+                if !backoff::sleep_or_stop(settings.poll_interval, &wait).await
+                    && stop.is_cancelled()
+                {
                     return outcome;
                 }
             }
