@@ -31,3 +31,4 @@ pub mod authserver;
 pub mod certs;
 pub mod dovecot;
 pub mod rawimap;
+pub mod receiver;
