@@ -40,7 +40,7 @@ impl MetricKind {
 }
 
 /// One metric: its name, help text, kind and label names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Metric {
     /// The exported name (`rebound_..._total` for counters).
     pub name: &'static str,
@@ -50,6 +50,9 @@ pub struct Metric {
     pub kind: MetricKind,
     /// Label names, in the order values are given.
     pub labels: &'static [&'static str],
+    /// A histogram's bucket bounds (ascending; `+Inf` is implied); empty
+    /// for other kinds.
+    pub buckets: &'static [f64],
 }
 
 /// New messages handed on by a source, per inbox.
@@ -58,6 +61,7 @@ pub const MESSAGES_SCANNED: Metric = Metric {
     help: "New messages seen in synced folders (envelopes handed on).",
     kind: MetricKind::Counter,
     labels: &["inbox"],
+    buckets: &[],
 };
 
 /// Bounced recipients, per kind (`hard`, `soft`, `pending`) and taxonomy reason.
@@ -66,6 +70,7 @@ pub const BOUNCES: Metric = Metric {
     help: "Bounced recipients found in notices, by kind and taxonomy reason.",
     kind: MetricKind::Counter,
     labels: &["kind", "reason"],
+    buckets: &[],
 };
 
 /// Match outcomes, per method (`reply_headers`, ..., `unmatched`).
@@ -74,6 +79,7 @@ pub const MATCHES: Metric = Metric {
     help: "Notice addresses matched to tracked messages, by match method.",
     kind: MetricKind::Counter,
     labels: &["method"],
+    buckets: &[],
 };
 
 /// Events written to the outbox, per event type.
@@ -82,6 +88,7 @@ pub const EVENTS_WRITTEN: Metric = Metric {
     help: "Events written to the outbox, by event type.",
     kind: MetricKind::Counter,
     labels: &["type"],
+    buckets: &[],
 };
 
 /// Events the callback receiver accepted.
@@ -90,6 +97,7 @@ pub const CALLBACK_DELIVERIES: Metric = Metric {
     help: "Events delivered to the callback (accepted by the receiver).",
     kind: MetricKind::Counter,
     labels: &[],
+    buckets: &[],
 };
 
 /// Failed callback attempts, per class (`retryable`, `permanent`).
@@ -98,6 +106,7 @@ pub const CALLBACK_FAILURES: Metric = Metric {
     help: "Failed callback delivery attempts, by class (retryable, permanent).",
     kind: MetricKind::Counter,
     labels: &["class"],
+    buckets: &[],
 };
 
 /// IMAP reconnects (a new connection after a lost or failed one), per inbox.
@@ -106,6 +115,7 @@ pub const IMAP_RECONNECTS: Metric = Metric {
     help: "IMAP reconnects after a lost or failed connection, by inbox.",
     kind: MetricKind::Counter,
     labels: &["inbox"],
+    buckets: &[],
 };
 
 /// From an event's write to the outbox to its delivery, in seconds.
@@ -114,6 +124,7 @@ pub const DELIVERY_LATENCY: Metric = Metric {
     help: "Time from an event's write to the outbox to its delivery, in seconds.",
     kind: MetricKind::Histogram,
     labels: &[],
+    buckets: DELIVERY_LATENCY_BUCKETS,
 };
 
 /// The bucket bounds of [`DELIVERY_LATENCY`], in seconds: from sub-second
@@ -128,6 +139,7 @@ pub const OUTBOX_BACKLOG: Metric = Metric {
     help: "Undelivered events in the outbox (saturates at rebound_outbox_backlog_limit).",
     kind: MetricKind::Gauge,
     labels: &[],
+    buckets: &[],
 };
 
 /// The most [`OUTBOX_BACKLOG`] counts (computed at scrape time).
@@ -136,6 +148,7 @@ pub const OUTBOX_BACKLOG_LIMIT: Metric = Metric {
     help: "The most undelivered events a scrape counts.",
     kind: MetricKind::Gauge,
     labels: &[],
+    buckets: &[],
 };
 
 /// Age of the oldest undelivered event, in seconds (0 when none).
@@ -144,6 +157,7 @@ pub const OUTBOX_OLDEST_AGE: Metric = Metric {
     help: "Age of the oldest undelivered event in the outbox, in seconds (0 when there is none).",
     kind: MetricKind::Gauge,
     labels: &[],
+    buckets: &[],
 };
 
 /// 1 when a configured inbox is connected or idle, else 0 (scrape time).
@@ -152,6 +166,7 @@ pub const INBOX_UP: Metric = Metric {
     help: "1 when the inbox is connected or idle, 0 otherwise (disabled, backing off, auth failed, unknown).",
     kind: MetricKind::Gauge,
     labels: &["inbox", "account"],
+    buckets: &[],
 };
 
 /// Always 1, labelled with the version (scrape time).
@@ -160,6 +175,7 @@ pub const BUILD_INFO: Metric = Metric {
     help: "Always 1; the version label says which rebound is running.",
     kind: MetricKind::Gauge,
     labels: &["version"],
+    buckets: &[],
 };
 
 /// Every metric the registry keeps (counters and histograms), in exposition order.
@@ -221,7 +237,7 @@ pub fn imap_reconnect(inbox: &str) {
 
 /// Records one event's delivery latency (write to delivery), in seconds.
 pub fn delivery_latency(seconds: f64) {
-    global().observe(&DELIVERY_LATENCY, &[], DELIVERY_LATENCY_BUCKETS, seconds);
+    global().observe(&DELIVERY_LATENCY, &[], seconds);
 }
 
 /// The process-wide registry the functions above write to.
@@ -265,9 +281,10 @@ impl Registry {
         }
     }
 
-    /// Records one observation in a histogram series with these bucket
-    /// bounds (ascending; `+Inf` is implied). A NaN is ignored.
-    pub fn observe(&self, metric: &Metric, labels: &[&str], bounds: &'static [f64], value: f64) {
+    /// Records one observation in a histogram series (the metric's
+    /// buckets). A NaN is ignored.
+    pub fn observe(&self, metric: &Metric, labels: &[&str], value: f64) {
+        let bounds = metric.buckets;
         if value.is_nan() {
             return;
         }
@@ -335,12 +352,8 @@ impl Registry {
                 match metric.kind {
                     MetricKind::Counter | MetricKind::Gauge => out.sample(metric.name, &[], 0.0),
                     MetricKind::Histogram => {
-                        let bounds = if metric.name == DELIVERY_LATENCY.name {
-                            DELIVERY_LATENCY_BUCKETS
-                        } else {
-                            &[]
-                        };
-                        out.histogram(metric.name, &[], bounds, &vec![0; bounds.len()], 0.0, 0);
+                        let empty = vec![0; metric.buckets.len()];
+                        out.histogram(metric.name, &[], metric.buckets, &empty, 0.0, 0);
                     }
                 }
             }
@@ -493,8 +506,8 @@ mod tests {
         r.add(&BOUNCES, &["soft", "mailbox_full"], 1);
         r.add(&BOUNCES, &["hard", "mailbox_does_not_exist"], 1);
         r.add(&MESSAGES_SCANNED, &["a\"b\\c\nd"], 5);
-        r.observe(&DELIVERY_LATENCY, &[], DELIVERY_LATENCY_BUCKETS, 0.3);
-        r.observe(&DELIVERY_LATENCY, &[], DELIVERY_LATENCY_BUCKETS, 7200.0);
+        r.observe(&DELIVERY_LATENCY, &[], 0.3);
+        r.observe(&DELIVERY_LATENCY, &[], 7200.0);
         let mut out = Exposition::new();
         r.render_into(&mut out, RECORDED);
         let text = out.finish();

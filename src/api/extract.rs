@@ -4,6 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -18,7 +19,16 @@ impl<St: Send + Sync> FromRequest<St> for JsonBody {
     async fn from_request(request: Request, state: &St) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+            .map_err(|r| match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the request body is larger than the limit of {} bytes",
+                        super::BODY_LIMIT
+                    ),
+                ),
+                status => ApiError::new(status, r.body_text()),
+            })?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|err| ApiError::bad_request(format!("the body is not valid JSON: {err}")))
