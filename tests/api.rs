@@ -916,3 +916,34 @@ fn collect_refs(value: &Value, out: &mut BTreeSet<String>) {
         _ => {}
     }
 }
+
+/// docs/api.md lists exactly the routes of the document, and has a section
+/// for each.
+#[test]
+fn docs_api_md_lists_every_route() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/api.md")).unwrap();
+    let doc: Value = serde_json::from_str(&api::openapi_json()).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let mut listed = BTreeSet::new();
+    for line in text.lines() {
+        // | GET | [`/v1/inboxes`](#get-v1inboxes) | ... |
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if let [_, method, link, ..] = cells[..]
+            && matches!(method, "GET" | "POST" | "PUT" | "DELETE" | "PATCH")
+            && let Some(path) = link.strip_prefix("[`").and_then(|l| l.split('`').next())
+        {
+            listed.insert(format!("{method} {path}"));
+            assert!(
+                text.contains(&format!("\n## {method} {path}\n")),
+                "docs/api.md has no section for {method} {path}"
+            );
+        }
+    }
+    assert_eq!(listed, documented);
+}
