@@ -947,3 +947,59 @@ fn docs_api_md_lists_every_route() {
     }
     assert_eq!(listed, documented);
 }
+
+/// Odd requests get a JSON error with a 4xx status, never a 500 or a
+/// dropped connection.
+#[tokio::test]
+async fn odd_requests_get_json_errors() {
+    let s = Server::start().await;
+    let cases: Vec<(reqwest::Method, &str, Option<&'static [u8]>)> = vec![
+        (reqwest::Method::GET, "/v1/contacts/%FF%FE", None),
+        (reqwest::Method::GET, "/v1/contacts/%00", None),
+        (reqwest::Method::GET, "/v1/contacts/a@b.c?account=%FF", None),
+        (reqwest::Method::GET, "/v1/events?limit=-1", None),
+        (
+            reqwest::Method::GET,
+            "/v1/events?after=99999999999999999999",
+            None,
+        ),
+        (reqwest::Method::POST, "/v1/inboxes/%FF/resync", None),
+        (
+            reqwest::Method::POST,
+            "/v1/contacts/a@b.c/unsuppress",
+            Some(b"\xff\xfe"),
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/contacts/a@b.c/unsuppress",
+            Some(b"[]"),
+        ),
+        (reqwest::Method::POST, "/v1/tracked-messages", Some(b"")),
+        (
+            reqwest::Method::POST,
+            "/v1/tracked-messages",
+            Some(b"[[[[[[[[[[]]]]]]]]]]"),
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/tracked-messages",
+            Some(b"{\"inbox\": 1e999}"),
+        ),
+        (reqwest::Method::DELETE, "/v1/inboxes", None),
+    ];
+    for (method, path, body) in cases {
+        let mut request = s
+            .client
+            .request(method.clone(), s.url(path))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let (status, json) = json_of(request.send().await.unwrap()).await;
+        assert!(status.is_client_error(), "{method} {path}: {status} {json}");
+        assert!(json["error"].is_string(), "{method} {path}: {json}");
+    }
+    s.stop().await;
+}
