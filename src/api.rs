@@ -1,12 +1,12 @@
 //! The HTTP API (issue 5): what a CRM or an operator asks a running rebound.
 //!
 //! - `GET /healthz` is open; every other route (`/v1/*`, `/metrics`)
-//!   needs `Authorization: Bearer <token>` ([`auth`], compared in constant
+//!   needs `Authorization: Bearer <token>` (`auth.rs`, compared in constant
 //!   time). The server listens where `api.listen` says (127.0.0.1:8025 by
 //!   default).
 //! - Each route is one handler in the file of its resource (`tracking`,
 //!   `contacts`, `inboxes`, `events`, `metrics`, `health`), annotated with
-//!   its OpenAPI operation. [`table`] registers every handler at the path
+//!   its OpenAPI operation. `table` registers every handler at the path
 //!   its annotation declares, so the router and the OpenAPI document
 //!   ([`openapi`], served at `/v1/openapi.json`, copied to
 //!   `docs/openapi.json`) are built from the same list and cannot disagree.
