@@ -37,6 +37,8 @@
     )
 )]
 
+#[cfg(feature = "service")]
+pub mod api;
 pub mod bounce;
 #[cfg(feature = "service")]
 pub mod config;
@@ -62,6 +64,8 @@ pub mod source;
 pub mod store;
 #[cfg(feature = "service")]
 pub mod sync;
+#[cfg(feature = "service")]
+pub mod telemetry;
 #[cfg(feature = "service")]
 pub mod time;
 #[cfg(feature = "service")]
