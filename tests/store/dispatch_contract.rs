@@ -223,7 +223,7 @@ pub async fn dispatch_contract_suite<S: DispatchStore>(store: &S) {
     );
     assert_eq!(
         ids_of(&store.due_heads(t + 100, 1).await.unwrap()),
-        [after.id.clone()]
+        std::slice::from_ref(&after.id)
     );
     let counts = store.dispatch_counts().await.unwrap();
     assert_eq!(
