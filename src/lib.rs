@@ -55,6 +55,8 @@ pub mod matching;
 #[cfg(feature = "service")]
 pub mod oauth;
 #[cfg(feature = "service")]
+pub mod outbox;
+#[cfg(feature = "service")]
 pub mod policy;
 #[cfg(feature = "service")]
 pub mod sink;

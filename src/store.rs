@@ -382,3 +382,168 @@ pub trait PolicyStore: Store {
 /// The most messages [`Store::tracked_to`] returns: recipient-window matching
 /// needs the few most recent sends, not a contact's whole history.
 pub const TRACKED_TO_LIMIT: usize = 50;
+
+/// One outbox event as the HTTP dispatcher ([`crate::outbox`]) delivers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedEvent {
+    /// The event id (also the `webhook-id` header).
+    pub id: String,
+    /// Its position in the outbox.
+    pub seq: i64,
+    /// The account (tenant).
+    pub account: String,
+    /// The inbox, `None` for account-wide events.
+    pub inbox: Option<String>,
+    /// The contact's normalised address, `None` for events without a contact.
+    pub address: Option<String>,
+    /// The serialised event exactly as stored: the request body.
+    pub payload: String,
+    /// When it was written (Unix seconds).
+    pub created_at: i64,
+    /// Failed delivery attempts so far (reset by a redrive).
+    pub attempts: u32,
+    /// When the retry budget started: `created_at`, or the last redrive.
+    pub budget_from: i64,
+}
+
+impl QueuedEvent {
+    /// Its ordering lane: events of one lane are delivered strictly in seq
+    /// order, one at a time.
+    pub fn lane(&self) -> Lane {
+        match &self.address {
+            Some(address) => Lane::Contact {
+                account: self.account.clone(),
+                address: address.clone(),
+            },
+            None => Lane::Inbox {
+                account: self.account.clone(),
+                inbox: self.inbox.clone(),
+            },
+        }
+    }
+}
+
+/// What orders deliveries: events about one contact (account + address)
+/// are one lane; events without a contact are one lane per account + inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lane {
+    /// Events about one contact of one account.
+    Contact {
+        /// The account.
+        account: String,
+        /// The contact's normalised address.
+        address: String,
+    },
+    /// Events without a contact (inbox status changes).
+    Inbox {
+        /// The account.
+        account: String,
+        /// The inbox (`None`: account-wide).
+        inbox: Option<String>,
+    },
+}
+
+/// A dead-lettered event: its retries were spent or the receiver refused it
+/// for good. It stays in the outbox until redriven.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// Its position in the outbox.
+    pub seq: i64,
+    /// The event.
+    pub event: Event,
+    /// When it was written (Unix seconds).
+    pub created_at: i64,
+    /// When it was dead-lettered (Unix seconds).
+    pub dead_at: i64,
+    /// Failed delivery attempts.
+    pub attempts: u32,
+    /// The last failure (HTTP status and a short body excerpt, or the
+    /// transport error; never a secret).
+    pub last_error: Option<String>,
+}
+
+/// Counts of the outbox as the dispatcher sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DispatchCounts {
+    /// Events neither delivered nor dead (the backlog), retried ones included.
+    pub pending: u64,
+    /// Pending events that failed at least once and wait for a retry.
+    pub retrying: u64,
+    /// Dead-lettered events.
+    pub dead: u64,
+    /// `created_at` of the oldest pending event.
+    pub oldest_pending_at: Option<i64>,
+}
+
+/// Which dead letters a redrive sends again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redrive<'a> {
+    /// These ids (those that are not dead are left as they are).
+    Ids(&'a [String]),
+    /// Every dead letter.
+    AllDead,
+}
+
+/// The HTTP dispatcher's side of the store (issue 5): due events by lane,
+/// the outcome of each attempt, dead letters and redrive. Same conventions
+/// as [`Store`]. The dispatcher only reads and updates outbox rows; it never
+/// inserts or deletes, so ingestion never waits on it beyond one short
+/// write transaction.
+pub trait DispatchStore: PolicyStore {
+    /// The first pending event of each lane (neither delivered nor dead, no
+    /// pending event of its lane with a lower seq), when it is due (its
+    /// `next_attempt_at` is unset or `<= now`); in seq order, at most
+    /// `limit`. A lane whose first event waits for a retry yields nothing.
+    fn due_heads(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<QueuedEvent>, Error>> + Send;
+
+    /// Marks a pending event delivered at `now`; `false` when it was not
+    /// pending (delivered already, dead, or unknown).
+    fn record_delivered(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Records a failed attempt of a pending event: one more attempt, the
+    /// next at `next_attempt_at`, `error` kept as the last error. `false`
+    /// when it was not pending.
+    fn record_retry(
+        &self,
+        id: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Records a final failed attempt of a pending event: one more attempt,
+    /// dead-lettered at `now` with `error` as the last error. `false` when
+    /// it was not pending.
+    fn record_dead(
+        &self,
+        id: &str,
+        now: i64,
+        error: &str,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Makes dead letters pending again, due at once, with their attempts
+    /// reset and a new retry budget starting at `now` (the last error is
+    /// kept until the next attempt). Returns how many were redriven.
+    fn redrive(
+        &self,
+        which: Redrive<'_>,
+        now: i64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Backlog, retrying and dead counts.
+    fn dispatch_counts(&self) -> impl Future<Output = Result<DispatchCounts, Error>> + Send;
+
+    /// Dead letters with `seq > after`, in seq order, at most `limit`.
+    fn dead_letters(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, Error>> + Send;
+}

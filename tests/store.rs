@@ -4,6 +4,8 @@
 
 #[path = "store/contract.rs"]
 mod contract;
+#[path = "store/dispatch_contract.rs"]
+mod dispatch_contract;
 #[path = "store/sqlite_policy.rs"]
 mod sqlite_policy;
 
@@ -123,11 +125,12 @@ async fn migrations_are_recorded() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows.len(), 4, "{rows:?}");
     let (version, name, checksum, applied_at) = &rows[0];
     assert_eq!((*version, name.as_str()), (1, "sync"));
     assert_eq!((rows[1].0, rows[1].1.as_str()), (2, "tracking"));
     assert_eq!((rows[2].0, rows[2].1.as_str()), (3, "policy"));
+    assert_eq!((rows[3].0, rows[3].1.as_str()), (4, "dispatch"));
     assert_eq!(checksum.len(), 64);
     assert!(*applied_at > 1_700_000_000, "{applied_at}");
     let tables: Vec<String> =
@@ -161,7 +164,7 @@ async fn migrations_are_recorded() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(count, 3);
+    assert_eq!(count, 4);
 }
 
 #[tokio::test]
@@ -214,7 +217,7 @@ async fn a_database_from_a_newer_binary_is_refused() {
             &err,
             Error::Migrate(MigrateError::Unknown {
                 version: 999,
-                known: 3,
+                known: 4,
                 ..
             })
         ),
@@ -401,7 +404,7 @@ async fn two_opens_of_a_new_file_migrate_once() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
 }
 
 #[tokio::test]

@@ -37,6 +37,9 @@
 //!   expiry), `global_suppressions` (address PK), `recipient_findings`
 //!   (key PK) and `outbox` (id PK, `seq` unique, assigned as MAX + 1 in the
 //!   write transaction; payload = the serialised event).
+//! - The dispatcher's columns (0004, bodies in `sqlite/dispatch.rs`):
+//!   `outbox.dead_at` and `outbox.budget_from`, with partial indexes on
+//!   pending rows (by seq, and by lane) and on dead letters.
 //!
 //! u32 values (UIDVALIDITY, UIDs) are stored as 64-bit integers and checked
 //! on the way back; times are Unix seconds. The SQL uses `$N` placeholders
@@ -52,6 +55,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, SqliteConnection, SqlitePool};
 
+mod dispatch;
 mod policy;
 mod track;
 
@@ -76,6 +80,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "policy",
         sql: include_str!("../../migrations/sqlite/0003_policy.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "dispatch",
+        sql: include_str!("../../migrations/sqlite/0004_dispatch.sql"),
     },
 ];
 

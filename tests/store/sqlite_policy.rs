@@ -126,7 +126,8 @@ async fn a_database_at_migration_2_gets_migration_3() {
         vec![
             (1, "sync".to_owned()),
             (2, "tracking".to_owned()),
-            (3, "policy".to_owned())
+            (3, "policy".to_owned()),
+            (4, "dispatch".to_owned())
         ]
     );
     conn.close().await.unwrap();
