@@ -45,7 +45,7 @@ use crate::ingest::Pipeline;
 use crate::store::{PolicyStore, SqliteStore};
 
 pub use error::{ApiError, ErrorBody};
-pub use events::{DeadLetter, DeadLetters, PluginError};
+pub use events::{DeadLetter, DeadLetters, PluginError, PluginFuture};
 
 /// The largest request body accepted (1 MiB); larger ones get 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;

@@ -27,6 +27,8 @@ pub struct Pipeline {
     pub matching: matching::Settings,
     step: tokio::sync::Mutex<()>,
     drain: tokio::sync::Mutex<()>,
+    /// Woken when events were written and an HTTP dispatcher delivers them.
+    dispatcher: std::sync::OnceLock<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 impl Pipeline {
@@ -37,7 +39,19 @@ impl Pipeline {
             matching,
             step: tokio::sync::Mutex::new(()),
             drain: tokio::sync::Mutex::new(()),
+            dispatcher: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Wakes `notify` whenever events were written (an HTTP dispatcher's
+    /// [`crate::outbox::Dispatcher::notifier`]); the first call wins.
+    pub fn notify_dispatcher(&self, notify: std::sync::Arc<tokio::sync::Notify>) {
+        let _ = self.dispatcher.set(notify);
+    }
+
+    /// The dispatcher's wake-up, when one was set.
+    pub fn dispatcher_notify(&self) -> Option<&std::sync::Arc<tokio::sync::Notify>> {
+        self.dispatcher.get()
     }
 
     /// Holds the step lock: plan and commit one step while holding it.
@@ -487,6 +501,9 @@ pub async fn lift_global<S: PolicyStore>(
 /// (the outbox keeps them; nothing is lost). Returns how many went out.
 pub async fn drain<S: PolicyStore>(store: &S, pipeline: &Pipeline, sink: &Sink) -> usize {
     if sink.is_dispatcher() {
+        if let Some(notify) = pipeline.dispatcher.get() {
+            notify.notify_one();
+        }
         return 0;
     }
     let _drain = pipeline.drain.lock().await;

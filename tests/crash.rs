@@ -130,7 +130,11 @@ async fn kill_9_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     let now = rebound::sync::unix_now();
     let mut sent = Vec::new();
     for r in 0..ROUNDS {
-        sent.push(tracked(&format!("mh{r}@acme.example"), &format!("h{r}@example.com"), now - 3600));
+        sent.push(tracked(
+            &format!("mh{r}@acme.example"),
+            &format!("h{r}@example.com"),
+            now - 3600,
+        ));
         sent.push(tracked(
             &format!("ms{r}@acme.example"),
             &format!("s{}@example.com", r / 2),
@@ -138,21 +142,43 @@ async fn kill_9_at_random_moments_loses_nothing_and_counts_nothing_twice() {
         ));
     }
     {
-        let store = SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap();
         store.track(&sent, now).await.unwrap();
         store.close().await;
     }
     // The first run sets where INBOX starts ("now").
     let status = daemon(&config, &log, true).wait().await.unwrap();
-    assert!(status.success(), "{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 
     let started = Instant::now();
     let mut notices: Vec<(String, String)> = Vec::new(); // (NDR id, contact)
     for r in 0..ROUNDS {
         let mut child = daemon(&config, &log, false);
         let mut mail = vec![
-            (format!("nh{r}@mx"), ndr(&format!("nh{r}@mx"), &format!("mh{r}@acme.example"), &format!("h{r}@example.com"), true)),
-            (format!("ns{r}@mx"), ndr(&format!("ns{r}@mx"), &format!("ms{r}@acme.example"), &format!("s{}@example.com", r / 2), false)),
+            (
+                format!("nh{r}@mx"),
+                ndr(
+                    &format!("nh{r}@mx"),
+                    &format!("mh{r}@acme.example"),
+                    &format!("h{r}@example.com"),
+                    true,
+                ),
+            ),
+            (
+                format!("ns{r}@mx"),
+                ndr(
+                    &format!("ns{r}@mx"),
+                    &format!("ms{r}@acme.example"),
+                    &format!("s{}@example.com", r / 2),
+                    false,
+                ),
+            ),
         ];
         notices.push((format!("nh{r}@mx"), format!("h{r}@example.com")));
         notices.push((format!("ns{r}@mx"), format!("s{}@example.com", r / 2)));
@@ -161,7 +187,12 @@ async fn kill_9_at_random_moments_loses_nothing_and_counts_nothing_twice() {
             let p = r - 1;
             mail.push((
                 format!("ns{p}@mx"),
-                ndr(&format!("ns{p}@mx"), &format!("ms{p}@acme.example"), &format!("s{}@example.com", p / 2), false),
+                ndr(
+                    &format!("ns{p}@mx"),
+                    &format!("ms{p}@acme.example"),
+                    &format!("s{}@example.com", p / 2),
+                    false,
+                ),
             ));
         }
         let kill_after = Duration::from_millis(rng.u64(150..1500));
@@ -176,12 +207,19 @@ async fn kill_9_at_random_moments_loses_nothing_and_counts_nothing_twice() {
         eprintln!("round {r}: kill -9 after {kill_after:?} (gaps {gaps:?})");
         child.start_kill().unwrap();
         let _ = child.wait().await;
-        assert!(started.elapsed() < Duration::from_secs(240), "rounds took too long");
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "rounds took too long"
+        );
     }
 
     // Restart: catch up, run due transitions, deliver the outbox, exit.
     let status = daemon(&config, &log, true).wait().await.unwrap();
-    assert!(status.success(), "{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 
     let got = receiver.received();
     assert!(!got.is_empty());
@@ -193,7 +231,12 @@ async fn kill_9_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     let mut by_id: BTreeMap<&str, &[u8]> = BTreeMap::new();
     for r in &got {
         if let Some(body) = by_id.insert(&r.id, &r.body) {
-            assert_eq!(body, r.body.as_slice(), "event {} changed between deliveries", r.id);
+            assert_eq!(
+                body,
+                r.body.as_slice(),
+                "event {} changed between deliveries",
+                r.id
+            );
         }
     }
     // Every notice's bounce event arrived.
@@ -203,8 +246,14 @@ async fn kill_9_at_random_moments_loses_nothing_and_counts_nothing_twice() {
         .filter(|e| e["type"] == "bounce.detected")
         .map(|e| {
             (
-                e["data"]["evidence"]["ndr_message_id"].as_str().unwrap_or_default().to_string(),
-                e["contact"]["address"].as_str().unwrap_or_default().to_string(),
+                e["data"]["evidence"]["ndr_message_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                e["contact"]["address"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         })
         .collect();
@@ -215,18 +264,37 @@ async fn kill_9_at_random_moments_loses_nothing_and_counts_nothing_twice() {
         .iter()
         .map(|r| r.json())
         .filter(|e| e["type"] == "contact.suppressed")
-        .map(|e| e["contact"]["address"].as_str().unwrap_or_default().to_string())
+        .map(|e| {
+            e["contact"]["address"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect();
     for r in 0..ROUNDS {
-        assert!(suppressed.contains(&format!("h{r}@example.com")), "h{r} not suppressed");
+        assert!(
+            suppressed.contains(&format!("h{r}@example.com")),
+            "h{r} not suppressed"
+        );
     }
     // Each soft contact bounced for two distinct messages: counted twice,
     // never three times (which would have suppressed it).
-    let store = SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
-    let soft: Vec<String> = (0..ROUNDS / 2).map(|k| format!("s{k}@example.com")).collect();
+    let store = SqliteStore::open(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let soft: Vec<String> = (0..ROUNDS / 2)
+        .map(|k| format!("s{k}@example.com"))
+        .collect();
     for state in store.contacts("acme", &soft).await.unwrap() {
-        assert!(state.suppression.is_none(), "{} suppressed: {state:?}", state.address);
+        assert!(
+            state.suppression.is_none(),
+            "{} suppressed: {state:?}",
+            state.address
+        );
         assert_eq!(state.soft.len(), 2, "{state:?}");
     }
-    assert!(store.undelivered(10).await.unwrap().is_empty(), "outbox not drained");
+    assert!(
+        store.undelivered(10).await.unwrap().is_empty(),
+        "outbox not drained"
+    );
 }

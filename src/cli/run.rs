@@ -14,6 +14,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{CallbackConfig, Config, StoreConfig};
+use crate::outbox::Dispatcher;
 use crate::sink::Sink;
 use crate::store::SqliteStore;
 use crate::sync::{InboxOutcome, Mode, Supervisor};
@@ -124,11 +125,70 @@ async fn run_async(args: Args, config: Config) -> anyhow::Result<Vec<InboxOutcom
         progress: !args.no_progress && std::io::stderr().is_terminal(),
     };
     let store = Arc::new(store);
-    let supervisor = Supervisor::new(Arc::new(config), store.clone(), sink);
+    let config = Arc::new(config);
+    let supervisor = Supervisor::new(config.clone(), store.clone(), sink);
+    let shared = supervisor.shared().clone();
     let stop = CancellationToken::new();
     let signals = tokio::spawn(stop_on_signal(stop.clone()));
+
+    // The HTTP callback: its dispatcher runs beside the sync (daemon), or
+    // delivers what is due once the sync is done (`--once`).
+    let dispatcher = match &config.callback {
+        CallbackConfig::Http(http) => {
+            let dispatcher = Arc::new(Dispatcher::new(store.clone(), http)?);
+            shared.pipeline.notify_dispatcher(dispatcher.notifier());
+            Some(dispatcher)
+        }
+        _ => None,
+    };
+    let mut background = Vec::new();
+    if !args.once {
+        if let Some(dispatcher) = &dispatcher {
+            let dispatcher = dispatcher.clone();
+            let token = stop.child_token();
+            background.push(tokio::spawn(async move { dispatcher.run(token).await }));
+        }
+        if let Some(api) = &config.api {
+            let listener = tokio::net::TcpListener::bind(api.listen)
+                .await
+                .with_context(|| format!("binding the API to {}", api.listen))?;
+            tracing::info!(listen = %api.listen, "HTTP API listening");
+            let resync = shared.clone();
+            let notify_shared = shared.clone();
+            let mut state = crate::api::AppState::new(
+                store.clone(),
+                config.clone(),
+                shared.clone(),
+                &api.token,
+            )
+            .with_resync(Arc::new(move |id: &str| resync.resync.request(id)))
+            .with_events_written(Arc::new(move || {
+                if let Some(notify) = notify_shared.pipeline.dispatcher_notify() {
+                    notify.notify_one();
+                }
+            }));
+            if let Some(dispatcher) = &dispatcher {
+                state = state.with_dead_letters(Arc::new(DeadLetterAdapter(dispatcher.clone())));
+            }
+            let token = stop.child_token();
+            background.push(tokio::spawn(async move {
+                if let Err(err) = crate::api::serve(listener, state, token).await {
+                    tracing::error!(error = %err, "the HTTP API stopped");
+                }
+            }));
+        }
+    }
+
     let outcomes = supervisor.run(mode, stop.clone()).await;
     drop(supervisor);
+    if let Some(dispatcher) = dispatcher.as_ref().filter(|_| args.once) {
+        deliver_once(dispatcher).await;
+    }
+    stop.cancel();
+    for task in background {
+        let _ = tokio::time::timeout(config.sync.shutdown_grace, task).await;
+    }
+    drop(shared);
     signals.abort();
     let _ = signals.await;
     if let Some(printer) = printer {
@@ -137,6 +197,62 @@ async fn run_async(args: Args, config: Config) -> anyhow::Result<Vec<InboxOutcom
     store.close().await;
     summarise(&outcomes, args.once, &store_location);
     Ok(outcomes)
+}
+
+/// `--once` with an HTTP callback: passes over the outbox until nothing more
+/// goes out now; what fails stays scheduled for the next run.
+async fn deliver_once(dispatcher: &Dispatcher<SqliteStore>) {
+    for _ in 0..1000 {
+        match dispatcher.deliver_pending(crate::sync::unix_now()).await {
+            Ok(summary) if summary.delivered + summary.dead == 0 => {
+                if summary.retrying > 0 {
+                    eprintln!(
+                        "callback: {} events could not be delivered now; they are retried on the next run",
+                        summary.retrying
+                    );
+                }
+                return;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                eprintln!("callback: {err}");
+                return;
+            }
+        }
+    }
+}
+
+/// The dispatcher's dead letters and redrive, as the API asks for them.
+struct DeadLetterAdapter(Arc<Dispatcher<SqliteStore>>);
+
+impl crate::api::DeadLetters for DeadLetterAdapter {
+    fn dead(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> crate::api::PluginFuture<'_, Vec<crate::api::DeadLetter>> {
+        Box::pin(async move {
+            let dead = self.0.dead_letters(after, limit).await?;
+            Ok(dead
+                .into_iter()
+                .map(|d| crate::api::DeadLetter {
+                    seq: d.seq,
+                    event: d.event,
+                    created_at: d.created_at,
+                    attempts: d.attempts,
+                    last_error: d.last_error,
+                    dead_at: d.dead_at,
+                })
+                .collect())
+        })
+    }
+
+    fn redrive<'a>(&'a self, id: &'a str) -> crate::api::PluginFuture<'a, bool> {
+        Box::pin(async move {
+            let ids = [id.to_string()];
+            Ok(self.0.redrive(crate::store::Redrive::Ids(&ids)).await? > 0)
+        })
+    }
 }
 
 /// Prints every finding readably until the sink is dropped.

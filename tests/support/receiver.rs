@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use axum::Router;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
@@ -59,7 +59,11 @@ impl Drop for Receiver {
     }
 }
 
-async fn hook(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn hook(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let header = |name: &str| {
         headers
             .get(name)
@@ -147,7 +151,10 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 /// base64(HMAC(key, "{id}.{timestamp}.{body}")).
 pub fn verify(secret: &str, r: &Received) -> bool {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let Some(key) = secret.strip_prefix("whsec_").and_then(|k| b64.decode(k).ok()) else {
+    let Some(key) = secret
+        .strip_prefix("whsec_")
+        .and_then(|k| b64.decode(k).ok())
+    else {
         return false;
     };
     let mut signed = format!("{}.{}.", r.id, r.timestamp).into_bytes();
