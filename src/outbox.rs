@@ -165,9 +165,9 @@ impl<S: DispatchStore> Dispatcher<S> {
     }
 
     /// The same dispatcher looking at the outbox every `poll` when not
-    /// pinged (default [`POLL_INTERVAL`]).
+    /// pinged (default [`POLL_INTERVAL`]; at least 1 ms).
     pub fn with_poll_interval(mut self, poll: Duration) -> Dispatcher<S> {
-        self.poll = poll;
+        self.poll = poll.max(Duration::from_millis(1));
         self
     }
 
@@ -185,6 +185,11 @@ impl<S: DispatchStore> Dispatcher<S> {
         let _engine = self.engine.lock().await;
         let mut round = Round::default();
         let mut store_failing = false;
+        // One timer for the whole run: a sleep made anew in every loop would
+        // never fire while deliveries keep finishing, and the heads read and
+        // lanes skipped would never be refreshed under load.
+        let mut tick = tokio::time::interval(self.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !stop.is_cancelled() {
             let now = (self.clock)();
             match self.fill(&mut round, now, &self.clock).await {
@@ -204,7 +209,7 @@ impl<S: DispatchStore> Dispatcher<S> {
                     round.finish(done);
                 }
                 () = self.notify.notified() => round.refresh(),
-                () = tokio::time::sleep(self.poll) => round.refresh(),
+                _ = tick.tick() => round.refresh(),
             }
         }
         round.drain().await;
