@@ -13,11 +13,15 @@
 //! for a retry, the lane waits. Different lanes go out at once, up to
 //! `concurrency` requests in flight.
 //!
-//! After each attempt one row update records the outcome: delivered
-//! (`delivered_at`), retry (`attempts`, `next_attempt_at`, `last_error`) or
-//! dead (`dead_at`; the lane moves on). Nothing is deleted. A crash between
-//! the POST and that update sends the event again with the same
-//! `webhook-id`: delivery is at least once, receivers de-duplicate.
+//! Each outcome is written to the event's row: a failure at once (retry:
+//! `attempts`, `next_attempt_at`, `last_error`; dead: `dead_at`, and the
+//! lane moves on), deliveries (`delivered_at`) in one transaction per batch,
+//! always before the outbox is read for new heads, so a lane's next event is
+//! never chosen before its predecessor is recorded. The dispatcher reads
+//! several heads per read (`READ_AHEAD` per unit of concurrency) and starts
+//! them as slots free up. Nothing is deleted. A crash between a POST and its
+//! record sends the event again with the same `webhook-id`: delivery is at
+//! least once, receivers de-duplicate.
 //!
 //! [`Dispatcher::run`] is the daemon's loop; [`Dispatcher::deliver_pending`]
 //! is one pass for `rebound run --once` and tests (with a clock of their
@@ -30,7 +34,7 @@ mod http;
 pub mod schedule;
 pub mod sign;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +51,10 @@ pub use sign::{Signer, TIMESTAMP_TOLERANCE_SECS, VerifyError, sign, verify};
 /// How often [`Dispatcher::run`] looks at the outbox when nobody pings its
 /// [`Dispatcher::notifier`].
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Heads read per outbox read, per unit of concurrency: one read feeds
+/// several deliveries per lane slot.
+const READ_AHEAD: usize = 4;
 
 /// The clock a dispatcher reads (Unix seconds).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -77,10 +85,12 @@ pub struct Summary {
     pub unrecorded: usize,
 }
 
-/// What one attempt ended as, once recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What one attempt ended as. Failures are recorded by the attempt itself;
+/// deliveries are booked by the engine and recorded in batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Recorded {
-    Delivered,
+    /// The receiver took this event (to record).
+    Delivered(String),
     Retrying,
     Dead,
     /// The row was no longer pending (redriven or changed meanwhile).
@@ -155,9 +165,9 @@ impl<S: DispatchStore> Dispatcher<S> {
     }
 
     /// The same dispatcher looking at the outbox every `poll` when not
-    /// pinged (default [`POLL_INTERVAL`]).
+    /// pinged (default [`POLL_INTERVAL`]; at least 1 ms).
     pub fn with_poll_interval(mut self, poll: Duration) -> Dispatcher<S> {
-        self.poll = poll;
+        self.poll = poll.max(Duration::from_millis(1));
         self
     }
 
@@ -175,14 +185,19 @@ impl<S: DispatchStore> Dispatcher<S> {
         let _engine = self.engine.lock().await;
         let mut round = Round::default();
         let mut store_failing = false;
+        // One timer for the whole run: a sleep made anew in every loop would
+        // never fire while deliveries keep finishing, and the heads read and
+        // lanes skipped would never be refreshed under load.
+        let mut tick = tokio::time::interval(self.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !stop.is_cancelled() {
             let now = (self.clock)();
-            match self.fill(&mut round, now, self.clock.clone()).await {
-                Ok(_) => store_failing = false,
+            match self.fill(&mut round, now, &self.clock).await {
+                Ok(()) => store_failing = false,
                 Err(err) => {
                     // Once per outage, not once per poll.
                     if !store_failing {
-                        tracing::warn!(error = %err, "cannot read the outbox; retrying");
+                        tracing::warn!(error = %err, "cannot read or update the outbox; retrying");
                     }
                     store_failing = true;
                 }
@@ -193,11 +208,14 @@ impl<S: DispatchStore> Dispatcher<S> {
                 Some(done) = round.tasks.join_next_with_id(), if !round.tasks.is_empty() => {
                     round.finish(done);
                 }
-                () = self.notify.notified() => round.clear_skips(),
-                () = tokio::time::sleep(self.poll) => round.clear_skips(),
+                () = self.notify.notified() => round.refresh(),
+                _ = tick.tick() => round.refresh(),
             }
         }
         round.drain().await;
+        if let Err(err) = self.flush(&mut round, (self.clock)()).await {
+            tracing::warn!(error = %err, "cannot record deliveries; they will be sent again");
+        }
     }
 
     /// One pass as of `now`: every due event is tried once, in lane order
@@ -209,8 +227,10 @@ impl<S: DispatchStore> Dispatcher<S> {
         let mut round = Round::default();
         let clock: Clock = Arc::new(move || now);
         loop {
-            if let Err(err) = self.fill(&mut round, now, clock.clone()).await {
+            if let Err(err) = self.fill(&mut round, now, &clock).await {
                 round.drain().await;
+                // Record what was delivered if the store lets us.
+                let _ = self.flush(&mut round, now).await;
                 return Err(err);
             }
             match round.tasks.join_next_with_id().await {
@@ -218,6 +238,7 @@ impl<S: DispatchStore> Dispatcher<S> {
                 None => break,
             }
         }
+        self.flush(&mut round, now).await?;
         Ok(round.summary)
     }
 
@@ -244,26 +265,41 @@ impl<S: DispatchStore> Dispatcher<S> {
         Ok(self.shared.store.dead_letters(after, limit).await?)
     }
 
-    /// Starts due lane heads until `concurrency` requests are in flight.
-    async fn fill(&self, round: &mut Round, now: i64, clock: Clock) -> Result<(), Error> {
+    /// Starts due lane heads until `concurrency` requests are in flight:
+    /// from the heads read last, and when those are used up, from a new read
+    /// of the outbox (after recording the deliveries since the last read,
+    /// so that read sees their lanes' next events as heads).
+    async fn fill(&self, round: &mut Round, now: i64, clock: &Clock) -> Result<(), Error> {
         let free = self.concurrency.saturating_sub(round.tasks.len());
-        if free == 0 {
-            return Ok(());
-        }
-        // Busy and skipped lanes' heads come back too: ask for enough.
-        let limit = free
-            .saturating_add(round.busy.len())
-            .saturating_add(round.skip.len());
-        let heads = self.shared.store.due_heads(now, limit).await?;
         let mut started = 0;
-        for head in heads {
-            if started == free {
-                break;
-            }
-            let lane = head.lane();
-            if round.busy.contains(&lane) || round.skip.contains(&lane) {
+        let mut read = false;
+        while started < free {
+            let Some(head) = round.ready.pop_front() else {
+                if read {
+                    break;
+                }
+                self.flush(round, now).await?;
+                // Busy and skipped lanes' heads come back too: ask for enough.
+                let limit = self
+                    .concurrency
+                    .saturating_mul(READ_AHEAD)
+                    .saturating_add(round.busy.len())
+                    .saturating_add(round.skip.len());
+                let heads = self.shared.store.due_heads(now, limit).await?;
+                // A busy lane's head is the event in flight: leave it out
+                // here, not only when starting (it may finish before then,
+                // and would be sent twice).
+                round.ready = heads
+                    .into_iter()
+                    .filter(|h| {
+                        let lane = h.lane();
+                        !round.busy.contains(&lane) && !round.skip.contains(&lane)
+                    })
+                    .collect();
+                read = true;
                 continue;
-            }
+            };
+            let lane = head.lane();
             let task = round
                 .tasks
                 .spawn(attempt(Arc::clone(&self.shared), head, clock.clone()));
@@ -271,6 +307,21 @@ impl<S: DispatchStore> Dispatcher<S> {
             round.busy.insert(lane);
             started += 1;
         }
+        Ok(())
+    }
+
+    /// Records the deliveries booked since the last flush, in one
+    /// transaction. On failure they stay booked (and no new heads are read,
+    /// which would send them again) until a flush succeeds.
+    async fn flush(&self, round: &mut Round, now: i64) -> Result<(), Error> {
+        if round.delivered.is_empty() {
+            return Ok(());
+        }
+        self.shared
+            .store
+            .record_delivered(&round.delivered, now)
+            .await?;
+        round.delivered.clear();
         Ok(())
     }
 }
@@ -285,25 +336,32 @@ struct Round {
     busy: HashSet<Lane>,
     /// Lanes not to try again in this pass (their head failed).
     skip: HashSet<Lane>,
+    /// Due heads read from the outbox and not started yet.
+    ready: VecDeque<QueuedEvent>,
+    /// Events the receiver took, to record at the next flush.
+    delivered: Vec<String>,
     summary: Summary,
 }
 
 impl Round {
     /// Books one finished task.
     fn finish(&mut self, done: Result<(tokio::task::Id, Recorded), tokio::task::JoinError>) {
-        let (id, recorded) = match done {
-            Ok((id, recorded)) => (id, recorded),
+        let (task, recorded) = match done {
+            Ok((task, recorded)) => (task, recorded),
             Err(err) => {
                 tracing::error!(error = %err, "a callback delivery task failed");
                 (err.id(), Recorded::Failed)
             }
         };
-        let Some(lane) = self.lanes.remove(&id) else {
+        let Some(lane) = self.lanes.remove(&task) else {
             return;
         };
         self.busy.remove(&lane);
         match recorded {
-            Recorded::Delivered => self.summary.delivered += 1,
+            Recorded::Delivered(id) => {
+                self.summary.delivered += 1;
+                self.delivered.push(id);
+            }
             Recorded::Dead => self.summary.dead += 1,
             Recorded::Stale => {}
             Recorded::Retrying => {
@@ -317,10 +375,12 @@ impl Round {
         }
     }
 
-    /// Forgets the lanes skipped so far: the daemon tries them again when
-    /// they are due.
-    fn clear_skips(&mut self) {
+    /// Forgets the heads read and the lanes skipped so far, so the next
+    /// fill reads the outbox again (new events, redriven ones, retries now
+    /// due).
+    fn refresh(&mut self) {
         self.skip.clear();
+        self.ready.clear();
     }
 
     /// Waits for every task in flight.
@@ -350,15 +410,16 @@ async fn attempt<S: DispatchStore>(
         Attempt::Retryable { error, .. } | Attempt::Permanent { error } => error.as_str(),
     };
     let store = &shared.store;
+    let attempts = event.attempts.saturating_add(1);
     let (written, recorded) = match decision {
-        Decision::Delivered => (
-            store.record_delivered(&event.id, now).await,
-            Recorded::Delivered,
-        ),
+        Decision::Delivered => {
+            tracing::debug!(event_id = %event.id, seq = event.seq, "event delivered");
+            return Recorded::Delivered(event.id);
+        }
         Decision::RetryAt(at) => {
             tracing::warn!(
-                event_id = %event.id, attempts = event.attempts + 1, next_attempt_at = at,
-                error, "callback delivery failed; will retry"
+                event_id = %event.id, attempts, next_attempt_at = at, error,
+                "callback delivery failed; will retry"
             );
             (
                 store.record_retry(&event.id, at, error).await,
@@ -367,7 +428,7 @@ async fn attempt<S: DispatchStore>(
         }
         Decision::Dead => {
             tracing::warn!(
-                event_id = %event.id, attempts = event.attempts + 1, error,
+                event_id = %event.id, attempts, error,
                 "callback delivery failed for good; dead-lettered"
             );
             (
@@ -377,12 +438,7 @@ async fn attempt<S: DispatchStore>(
         }
     };
     match written {
-        Ok(true) => {
-            if recorded == Recorded::Delivered {
-                tracing::debug!(event_id = %event.id, seq = event.seq, "event delivered");
-            }
-            recorded
-        }
+        Ok(true) => recorded,
         Ok(false) => Recorded::Stale,
         Err(err) => {
             tracing::warn!(

@@ -500,13 +500,14 @@ pub trait DispatchStore: PolicyStore {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<QueuedEvent>, Error>> + Send;
 
-    /// Marks a pending event delivered at `now`; `false` when it was not
-    /// pending (delivered already, dead, or unknown).
+    /// In one transaction: marks the pending events among `ids` delivered
+    /// at `now`; returns how many were pending (an id delivered already,
+    /// dead, or unknown is left as it is). Any number of ids.
     fn record_delivered(
         &self,
-        id: &str,
+        ids: &[String],
         now: i64,
-    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// Records a failed attempt of a pending event: one more attempt, the
     /// next at `next_attempt_at`, `error` kept as the last error. `false`

@@ -963,3 +963,55 @@ async fn a_malformed_secret_is_refused_at_setup_without_showing_it() {
     assert!(text.contains("callback.secret"), "{text}");
     assert!(!text.contains("not-base64"), "{text}");
 }
+
+#[tokio::test]
+async fn a_running_dispatcher_retries_on_schedule_while_other_lanes_keep_it_busy() {
+    let s = setup().await;
+    let flaky = about("busy-flaky", "flaky@example.com");
+    let mut events = vec![flaky.clone()];
+    for n in 0..600 {
+        events.push(about(
+            &format!("busy-{n}"),
+            &format!("b{}@example.com", n % 60),
+        ));
+    }
+    write(&s.store, &events, rebound::sync::unix_now()).await;
+    // The flaky event fails once; every answer takes 10 ms, so two requests
+    // in flight keep the dispatcher busy for about 3 s.
+    let flaky_id = flaky.id.clone();
+    let script: Arc<Script> = Arc::new(move |hit: &Hit, seen| Answer {
+        delay: Duration::from_millis(10),
+        ..answer(if hit.id == flaky_id && seen == 0 {
+            500
+        } else {
+            200
+        })
+    });
+    let receiver = Receiver::start(local(0), script).await;
+    let dispatcher = Arc::new(
+        Dispatcher::new(Arc::clone(&s.store), &callback(&receiver.url(), 2))
+            .unwrap()
+            .with_poll_interval(Duration::from_millis(50)),
+    );
+    let stop = CancellationToken::new();
+    let run = tokio::spawn({
+        let dispatcher = Arc::clone(&dispatcher);
+        let stop = stop.clone();
+        async move { dispatcher.run(stop).await }
+    });
+    wait_for("every event", || receiver.delivered().len() == events.len()).await;
+    stop.cancel();
+    run.await.unwrap();
+
+    // The retry (due 1 s after the failure) went out while the busy lanes
+    // were still being delivered, not after them.
+    let delivered = receiver.delivered();
+    let at = delivered.iter().position(|id| *id == flaky.id).unwrap();
+    assert!(
+        at + 100 < delivered.len(),
+        "retried only at position {at} of {}",
+        delivered.len()
+    );
+    assert_eq!(dispatcher.counts().await.unwrap().pending, 0);
+    receiver.stop().await;
+}

@@ -25,7 +25,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 const EXCERPT_CHARS: usize = 200;
 
 /// The receiver and how to sign for it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(super) struct Endpoint {
     /// The HTTP client (pooled connections, redirects off).
     client: reqwest::Client,
@@ -33,6 +33,18 @@ pub(super) struct Endpoint {
     url: reqwest::Url,
     /// The signing keys.
     signer: Signer,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Scheme, host and port only: a path or query may carry a token.
+        f.debug_struct("Endpoint")
+            .field("scheme", &self.url.scheme())
+            .field("host", &self.url.host_str())
+            .field("port", &self.url.port_or_known_default())
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Endpoint {

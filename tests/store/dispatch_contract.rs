@@ -126,8 +126,9 @@ pub async fn dispatch_contract_suite<S: DispatchStore>(store: &S) {
 
     // Delivered: the next of the lane is its head; a second outcome for a
     // row that is no longer pending changes nothing.
-    assert!(store.record_delivered(&a1.id, t + 11).await.unwrap());
-    assert!(!store.record_delivered(&a1.id, t + 12).await.unwrap());
+    let one = |e: &Event| vec![e.id.clone()];
+    assert_eq!(store.record_delivered(&one(&a1), t + 11).await.unwrap(), 1);
+    assert_eq!(store.record_delivered(&one(&a1), t + 12).await.unwrap(), 0);
     assert!(!store.record_retry(&a1.id, t + 99, "late").await.unwrap());
     assert!(!store.record_dead(&a1.id, t + 99, "late").await.unwrap());
     let heads = store.due_heads(t + 11, 100).await.unwrap();
@@ -146,7 +147,7 @@ pub async fn dispatch_contract_suite<S: DispatchStore>(store: &S) {
             .await
             .unwrap()
     );
-    assert!(!store.record_delivered(&a2.id, t + 21).await.unwrap());
+    assert_eq!(store.record_delivered(&one(&a2), t + 21).await.unwrap(), 0);
     assert!(!store.record_retry(&a2.id, t + 30, "x").await.unwrap());
     let heads = store.due_heads(t + 20, 100).await.unwrap();
     assert_eq!(ids_of(&heads), [&b1, &i1, &j1, &y1, &a3].map(id));
@@ -176,7 +177,14 @@ pub async fn dispatch_contract_suite<S: DispatchStore>(store: &S) {
     );
 
     // Unknown ids are no-ops.
-    assert!(!store.record_delivered("evt_nope", t).await.unwrap());
+    assert_eq!(
+        store
+            .record_delivered(&["evt_nope".to_owned()], t)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.record_delivered(&[], t).await.unwrap(), 0);
     assert!(!store.record_retry("evt_nope", t, "x").await.unwrap());
     assert!(!store.record_dead("evt_nope", t, "x").await.unwrap());
 
@@ -204,11 +212,10 @@ pub async fn dispatch_contract_suite<S: DispatchStore>(store: &S) {
     assert_eq!(store.redrive(Redrive::AllDead, t + 70).await.unwrap(), 0);
 
     // A long lane waiting for a retry does not hide the lanes after it.
-    for e in &all {
-        if e.id != a1.id {
-            store.record_delivered(&e.id, t + 80).await.unwrap();
-        }
-    }
+    // Delivered in bulk: a1 was already, the seven others count.
+    let every: Vec<String> = all.iter().map(id).collect();
+    assert_eq!(store.record_delivered(&every, t + 80).await.unwrap(), 7);
+    assert_eq!(store.dispatch_counts().await.unwrap().pending, 0);
     let long: Vec<Event> = (0..700)
         .map(|n| ev(&format!("long-{n}"), "z", Some("long@x.org"), None))
         .collect();

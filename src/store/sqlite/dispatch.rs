@@ -95,16 +95,26 @@ impl DispatchStore for SqliteStore {
         rows.iter().map(queued_row).collect()
     }
 
-    async fn record_delivered(&self, id: &str, now: i64) -> Result<bool, Error> {
-        let done = sqlx::query(
-            "UPDATE outbox SET delivered_at = $2, next_attempt_at = NULL \
-             WHERE id = $1 AND delivered_at IS NULL AND dead_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+    async fn record_delivered(&self, ids: &[String], now: i64) -> Result<u64, Error> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut total = 0;
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "UPDATE outbox SET delivered_at = $1, next_attempt_at = NULL \
+                 WHERE delivered_at IS NULL AND dead_at IS NULL AND id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            total += query.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(total)
     }
 
     async fn record_retry(
