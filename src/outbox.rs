@@ -359,12 +359,17 @@ impl Round {
         self.busy.remove(&lane);
         match recorded {
             Recorded::Delivered(id) => {
+                crate::telemetry::callback_delivered(1);
                 self.summary.delivered += 1;
                 self.delivered.push(id);
             }
-            Recorded::Dead => self.summary.dead += 1,
+            Recorded::Dead => {
+                crate::telemetry::callback_failed("permanent");
+                self.summary.dead += 1;
+            }
             Recorded::Stale => {}
             Recorded::Retrying => {
+                crate::telemetry::callback_failed("retryable");
                 self.summary.retrying += 1;
                 self.skip.insert(lane);
             }

@@ -313,6 +313,11 @@ fn the_run_and_status_commands_work_on_the_demo() {
         text.contains("demo (demo, maildir): idle") && text.contains("INBOX: files up to"),
         "{text}"
     );
+    assert!(
+        text.contains("outbox: 0 undelivered (0 retrying), 0 dead letters")
+            && text.contains("suppressed contacts: 3"),
+        "{text}"
+    );
 
     std::fs::write(&config, "inboxes:\n  - { id: demo, provider: maildir }\n").unwrap();
     let bad = run();

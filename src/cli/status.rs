@@ -1,11 +1,12 @@
 //! `rebound status`: each configured inbox's persisted health and folder
-//! checkpoints, read from the store (works while `rebound run` is running).
+//! checkpoints, the outbox backlog and dead letters, and how many contacts
+//! are suppressed, read from the store (works while `rebound run` runs).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::{Config, StoreConfig};
-use crate::store::{SqliteStore, Store};
+use crate::store::{DispatchStore, PolicyStore, SqliteStore, Store};
 
 /// Arguments of `rebound status`.
 #[derive(Debug, clap::Args)]
@@ -67,9 +68,21 @@ async fn report(config: &Config, json: bool) -> Result<String, crate::store::Err
             })).collect::<Vec<_>>(),
         }));
     }
+    let counts = store.dispatch_counts().await?;
+    let suppressed = store.suppressed(None).await?.len();
     store.close().await;
     if json {
-        let mut text = serde_json::to_string_pretty(&rows).unwrap_or_default();
+        let report = serde_json::json!({
+            "inboxes": rows,
+            "outbox": {
+                "backlog": counts.pending,
+                "retrying": counts.retrying,
+                "dead": counts.dead,
+                "oldest_pending_at": counts.oldest_pending_at.map(crate::time::rfc3339),
+            },
+            "suppressed_contacts": suppressed,
+        });
+        let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();
         text.push('\n');
         return Ok(text);
     }
@@ -100,5 +113,16 @@ async fn report(config: &Config, json: bool) -> Result<String, crate::store::Err
             }
         }
     }
+    text.push_str(&format!(
+        "outbox: {} undelivered ({} retrying), {} dead letters{}\n",
+        counts.pending,
+        counts.retrying,
+        counts.dead,
+        counts
+            .oldest_pending_at
+            .map(|t| format!(", oldest from {}", crate::time::rfc3339(t)))
+            .unwrap_or_default()
+    ));
+    text.push_str(&format!("suppressed contacts: {suppressed}\n"));
     Ok(text)
 }

@@ -287,6 +287,7 @@ pub async fn deliver<S: PolicyStore>(
         .await?;
         delivered.events = changes.events.len();
         delivered.tracked = changes.tracked.len();
+        record_metrics(&ctx.inbox, delivered.messages, &changes);
         store
             .commit_step(&ctx.inbox, &ctx.folder, checkpoint, &records, &changes, now)
             .await?;
@@ -296,6 +297,20 @@ pub async fn deliver<S: PolicyStore>(
     }
     ingest::drain(store, pipeline, sink).await;
     Ok(delivered)
+}
+
+/// Counts a step in the metrics (`/metrics`).
+fn record_metrics(inbox: &str, messages: usize, changes: &crate::policy::Changes) {
+    crate::telemetry::messages_scanned(inbox, u64::try_from(messages).unwrap_or(u64::MAX));
+    for f in &changes.findings {
+        if let (Some(kind), Some(reason)) = (&f.kind, &f.reason) {
+            crate::telemetry::bounce(kind, reason);
+        }
+        crate::telemetry::matched(&f.method);
+    }
+    for e in &changes.events {
+        crate::telemetry::events_written(e.kind.as_str(), 1);
+    }
 }
 
 /// The verdict's stable name (as in the JSON output).

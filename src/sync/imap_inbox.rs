@@ -147,6 +147,7 @@ pub async fn run<S: PolicyStore>(
                 break;
             }
             Err(Failure::Transient(message)) => {
+                crate::telemetry::imap_reconnect(&inbox.config.id);
                 inbox
                     .health
                     .set(HealthState::BackingOff, Some(message.clone()))
