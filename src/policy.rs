@@ -396,14 +396,7 @@ impl Ledger {
             Some(contact),
             data,
         );
-        // The bounce event goes before the suppression it caused.
-        let at = self
-            .changes
-            .events
-            .iter()
-            .position(|e| outcome.suppression_event_id.as_deref() == Some(e.id.as_str()))
-            .unwrap_or(self.changes.events.len());
-        self.changes.events.insert(at, event);
+        self.push_cause(event, &outcome);
         self.changes.findings.push(RecipientFinding {
             key,
             identity: notice.identity.to_string(),
@@ -484,13 +477,7 @@ impl Ledger {
             contact,
             Value::Object(data),
         );
-        let at = self
-            .changes
-            .events
-            .iter()
-            .position(|e| outcome.suppression_event_id.as_deref() == Some(e.id.as_str()))
-            .unwrap_or(self.changes.events.len());
-        self.changes.events.insert(at, event);
+        self.push_cause(event, &outcome);
         if let Some(address) = address {
             self.changes.findings.push(RecipientFinding {
                 key,
@@ -621,13 +608,7 @@ impl Ledger {
             Some(contact),
             Value::Object(data),
         );
-        let pos = self
-            .changes
-            .events
-            .iter()
-            .position(|e| outcome.suppression_event_id.as_deref() == Some(e.id.as_str()))
-            .unwrap_or(self.changes.events.len());
-        self.changes.events.insert(pos, event);
+        self.push_cause(event, &outcome);
     }
 
     /// Lifts an account's suppression of an address (a person's decision,
@@ -741,6 +722,27 @@ impl Ledger {
         Ok(ids)
     }
 
+    /// Appends an event that caused `outcome`, before the suppression event
+    /// it caused (which was pushed while deciding).
+    fn push_cause(&mut self, event: Event, outcome: &Outcome) {
+        let at = self
+            .changes
+            .events
+            .iter()
+            .position(|e| outcome.suppression_event_id.as_deref() == Some(e.id.as_str()))
+            .unwrap_or(self.changes.events.len());
+        self.changes.events.insert(at, event);
+    }
+
+    /// Why a notice changes nothing before counting or suppressing: the
+    /// address is suppressed already, or the match is not trusted.
+    fn gate(&self, account: &str, address: &str, trusted: bool) -> Option<Outcome> {
+        if self.is_suppressed(account, address) {
+            return Some(Outcome::new(Action::None, "already_suppressed"));
+        }
+        (!trusted).then(|| Outcome::new(Action::None, "unconfirmed_match"))
+    }
+
     fn is_suppressed(&self, account: &str, address: &str) -> bool {
         self.contact(account, address)
             .is_some_and(|s| s.suppression.is_some())
@@ -795,11 +797,8 @@ impl Ledger {
         cause_id: &str,
         cause_type: EventType,
     ) -> Outcome {
-        if self.is_suppressed(account, address) {
-            return Outcome::new(Action::None, "already_suppressed");
-        }
-        if !trusted {
-            return Outcome::new(Action::None, "unconfirmed_match");
+        if let Some(refused) = self.gate(account, address, trusted) {
+            return refused;
         }
         let id = self.suppress(
             account,
@@ -880,11 +879,8 @@ impl Ledger {
         cause_id: &str,
         cause_type: EventType,
     ) -> Outcome {
-        if self.is_suppressed(account, address) {
-            return Outcome::new(Action::None, "already_suppressed");
-        }
-        if !trusted {
-            return Outcome::new(Action::None, "unconfirmed_match");
+        if let Some(refused) = self.gate(account, address, trusted) {
+            return refused;
         }
         let settings = self.settings;
         let key = (account.to_string(), address.to_string());
