@@ -351,7 +351,8 @@ pub trait PolicyStore: Store {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<OutboxEntry>, Error>> + Send;
 
-    /// Undelivered outbox entries, in seq order, at most `limit`.
+    /// Undelivered outbox entries that are not dead letters, in seq order,
+    /// at most `limit`.
     fn undelivered(
         &self,
         limit: usize,

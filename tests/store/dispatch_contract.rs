@@ -154,6 +154,15 @@ pub async fn dispatch_contract_suite<S: DispatchStore>(store: &S) {
     let dead = store.dead_letters(0, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].event, a2);
+    // A dead letter is not "undelivered" for the stdout/file drain either.
+    assert!(
+        store
+            .undelivered(1000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.event.id != a2.id)
+    );
     assert_eq!(
         (dead[0].created_at, dead[0].dead_at, dead[0].attempts),
         (t, t + 20, 2)

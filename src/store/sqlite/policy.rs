@@ -650,7 +650,7 @@ impl PolicyStore for SqliteStore {
     async fn undelivered(&self, limit: usize) -> Result<Vec<OutboxEntry>, Error> {
         let rows = sqlx::query(concat!(
             outbox_select!(),
-            " WHERE delivered_at IS NULL ORDER BY seq LIMIT $1"
+            " WHERE delivered_at IS NULL AND dead_at IS NULL ORDER BY seq LIMIT $1"
         ))
         .bind(sql_limit(limit))
         .fetch_all(&self.pool)
