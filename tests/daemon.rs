@@ -2,6 +2,7 @@
 //! Dovecot, SQLite, a real HTTP receiver and the HTTP API. A message is
 //! tracked through the API, its NDR lands in INBOX, the signed callback
 //! arrives and verifies, the contact's state is readable through the API,
+//! a refused (410) event is dead-lettered and re-driven through the API,
 //! and SIGTERM stops the daemon cleanly.
 
 mod support;
@@ -179,6 +180,48 @@ async fn tracked_ndr_signed_callback_and_api_end_to_end() {
         contact["accounts"][0]["suppression"]["reason"],
         "hard_bounce"
     );
+
+    // The receiver refuses for good (410): the next event is dead-lettered,
+    // listed through the API, and a redrive delivers it once it accepts.
+    receiver.answer(410);
+    let lifted = client
+        .post(format!("{api}/v1/contacts/bob@example.com/unsuppress"))
+        .bearer_auth(TOKEN)
+        .json(
+            &serde_json::json!({"account": "acme", "actor": "ann@acme.example", "reason": "fixed"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lifted.status(), 200, "{:?}", lifted.text().await);
+    let dead_id = until(Duration::from_secs(20), async || {
+        let r = client
+            .get(format!("{api}/v1/events?status=dead"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .ok()?;
+        let body: serde_json::Value = r.json().await.ok()?;
+        let first = body.pointer("/events/0/event")?;
+        (first["type"] == "contact.unsuppressed").then(|| first["id"].as_str().unwrap().to_string())
+    })
+    .await;
+    receiver.answer(200);
+    let redrive = client
+        .post(format!("{api}/v1/events/{dead_id}/redrive"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redrive.status(), 202);
+    until(Duration::from_secs(20), async || {
+        receiver
+            .received()
+            .iter()
+            .any(|r| r.id == dead_id && r.status == 200)
+            .then_some(())
+    })
+    .await;
 
     // SIGTERM: a clean, prompt exit.
     let pid = child.id().unwrap();
