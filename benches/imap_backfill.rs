@@ -53,7 +53,7 @@ use tokio_util::sync::CancellationToken;
 const USER: &str = "alice";
 
 fn main() -> ExitCode {
-    common::bench_main("imap_backfill", run)
+    common::bench_main("imap_backfill", Some("scripts/bench-imap.sh"), run)
 }
 
 async fn run() -> Result<(), String> {

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 const USER: &str = "alice";
 
 fn main() -> ExitCode {
-    common::bench_main("imap_idle_latency", run)
+    common::bench_main("imap_idle_latency", Some("scripts/bench-imap.sh"), run)
 }
 
 async fn run() -> Result<(), String> {

@@ -38,7 +38,7 @@ use support::dovecot::{Dovecot, DovecotOptions};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
-    common::bench_main("imap_idle_many", run)
+    common::bench_main("imap_idle_many", Some("scripts/bench-imap.sh"), run)
 }
 
 fn user(i: usize) -> String {

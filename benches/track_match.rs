@@ -67,27 +67,7 @@ const BULK_BATCH: usize = 1_000;
 const TRACKING_SQL: &str = include_str!("../migrations/sqlite/0002_tracking.sql");
 
 fn main() -> ExitCode {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("bench: built; run it with `cargo bench --bench track_match` (scripts/bench.sh)");
-        return ExitCode::SUCCESS;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::bench_main("track_match", Some("scripts/bench.sh"), run)
 }
 
 async fn run() -> Result<(), String> {

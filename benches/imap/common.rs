@@ -1,4 +1,4 @@
-//! Shared by the three IMAP benchmarks (`#[path = "imap/common.rs"] mod common;`):
+//! Shared by the benchmarks that need a runtime (IMAP, tracking, callbacks) (`#[path = "imap/common.rs"] mod common;`):
 //! the `--bench` gate, environment knobs, building a [`Config`] over harness
 //! Dovecot users, running inbox tasks, bounce fixtures, and /proc readings.
 
@@ -21,12 +21,16 @@ use tokio_util::sync::CancellationToken;
 /// The whole `main` of an IMAP benchmark: nothing unless measuring (see
 /// [`measuring`]), else `run` on a multi-threaded runtime; its error is
 /// printed and the exit code is 1.
-pub fn bench_main<F>(name: &str, run: impl FnOnce() -> F) -> std::process::ExitCode
+pub fn bench_main<F>(
+    name: &str,
+    script: Option<&str>,
+    run: impl FnOnce() -> F,
+) -> std::process::ExitCode
 where
     F: std::future::Future<Output = Result<(), String>>,
 {
     use std::process::ExitCode;
-    if !measuring(name) {
+    if !measuring(name, script) {
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -50,11 +54,12 @@ where
 
 /// `cargo bench` passes `--bench`; `cargo test --all-targets` (the project's
 /// test command) runs the binary without it: then it only proves it builds.
-pub fn measuring(name: &str) -> bool {
+pub fn measuring(name: &str, script: Option<&str>) -> bool {
     if std::env::args().any(|a| a == "--bench") {
         return true;
     }
-    println!("bench: built; run it with `cargo bench --bench {name}` (scripts/bench-imap.sh)");
+    let via = script.map(|s| format!(" ({s})")).unwrap_or_default();
+    println!("bench: built; run it with `cargo bench --bench {name}`{via}");
     false
 }
 
