@@ -13,30 +13,11 @@ use std::time::{Duration, Instant};
 use rebound::store::{PolicyStore, SqliteStore, Store};
 use rebound::track::{TrackSource, TrackedMessage, TrackedRecipient};
 use support::dovecot::{Dovecot, DovecotOptions};
+use support::notices::ndr;
 use support::receiver::{Receiver, hmac_sha256, verify};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ROUNDS: usize = 20;
-
-/// An RFC 3464 report about `original` for `address` (hard 5.1.1 or soft 4.2.2).
-fn ndr(id: &str, original: &str, address: &str, hard: bool) -> Vec<u8> {
-    let (status, diag) = if hard {
-        ("5.1.1", "smtp; 550 5.1.1 User unknown")
-    } else {
-        ("4.2.2", "smtp; 452 4.2.2 Mailbox full: user is over quota")
-    };
-    format!(
-        "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.net\r\nTo: alice@acme.example\r\n\
-         Subject: Undelivered Mail Returned to Sender\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\n\
-         Message-ID: <{id}>\r\nIn-Reply-To: <{original}>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
-         --B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\r\n\
-         --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
-         Final-Recipient: rfc822; {address}\r\nAction: failed\r\nStatus: {status}\r\n\
-         Diagnostic-Code: {diag}\r\n\r\n--B--\r\n"
-    )
-    .into_bytes()
-}
 
 fn tracked(id: &str, to: &str, sent_at: i64) -> TrackedMessage {
     TrackedMessage {

@@ -3,13 +3,16 @@
 //! tracked through the API, its NDR lands in INBOX, the signed callback
 //! arrives and verifies, the contact's state is readable through the API,
 //! a refused (410) event is dead-lettered and re-driven through the API,
-//! and SIGTERM stops the daemon cleanly.
+//! and SIGTERM stops the daemon cleanly. A receiver that is down while
+//! contacts bounce gets every event once it is back, in order per contact,
+//! with the ids the outbox gave them.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use support::dovecot::{Dovecot, DovecotOptions};
+use support::notices::ndr;
 use support::receiver::{Receiver, verify};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -23,20 +26,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn ndr(original: &str, address: &str) -> Vec<u8> {
-    format!(
-        "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.net\r\nTo: alice@acme.example\r\n\
-         Subject: Undelivered Mail Returned to Sender\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\n\
-         Message-ID: <daemon-ndr@mx.example.net>\r\nIn-Reply-To: <{original}>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
-         --B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\r\n\
-         --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
-         Final-Recipient: rfc822; {address}\r\nAction: failed\r\nStatus: 5.1.1\r\n\
-         Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n--B--\r\n"
-    )
-    .into_bytes()
-}
-
 async fn until<T>(limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
     loop {
@@ -48,89 +37,172 @@ async fn until<T>(limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) ->
     }
 }
 
-#[tokio::test]
-async fn tracked_ndr_signed_callback_and_api_end_to_end() {
-    let server = Dovecot::start(DovecotOptions::default()).await;
-    let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "store: {{ kind: sqlite, path: state.db }}\n\
-             callback: {{ kind: http, url: \"{url}\", secret: \"{SECRET}\" }}\n\
-             api: {{ listen: \"127.0.0.1:{port}\", token: \"{TOKEN}\" }}\n\
-             inboxes:\n\
-             \x20 - id: sales\n\
-             \x20   account: acme\n\
-             \x20   provider: imap\n\
-             \x20   host: 127.0.0.1\n\
-             \x20   port: {tls}\n\
-             \x20   ca_file: \"{ca}\"\n\
-             \x20   username: alice\n\
-             \x20   auth: {{ kind: password, password: \"{pw}\", mechanism: login }}\n",
-            url = receiver.url(),
-            tls = server.tls_port(),
-            ca = server.ca_pem_path().display(),
-            pw = server.password("alice"),
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("daemon.log");
-    let logfile = std::fs::File::create(&log).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args(["run", "--no-progress", "-c"])
-        .arg(&config)
-        .stdout(logfile.try_clone().unwrap())
-        .stderr(logfile)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let api = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+/// A daemon under test: its config, API and log.
+struct Daemon {
+    child: tokio::process::Child,
+    api: String,
+    log: std::path::PathBuf,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
 
-    // The API comes up; the inbox connects.
-    until(Duration::from_secs(20), async || {
-        let r = client
-            .get(format!("{api}/v1/inboxes"))
+impl Daemon {
+    /// Writes a config (SQLite, an HTTP callback to `callback_url`, the API
+    /// on a free port, alice's inbox over implicit TLS) and starts `rebound
+    /// run`; returns once the inbox is idle.
+    async fn start(server: &Dovecot, callback_url: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "store: {{ kind: sqlite, path: state.db }}\n\
+                 callback: {{ kind: http, url: \"{callback_url}\", secret: \"{SECRET}\", timeout: 2s }}\n\
+                 api: {{ listen: \"127.0.0.1:{port}\", token: \"{TOKEN}\" }}\n\
+                 inboxes:\n\
+                 \x20 - id: sales\n\
+                 \x20   account: acme\n\
+                 \x20   provider: imap\n\
+                 \x20   host: 127.0.0.1\n\
+                 \x20   port: {tls}\n\
+                 \x20   ca_file: \"{ca}\"\n\
+                 \x20   username: alice\n\
+                 \x20   auth: {{ kind: password, password: \"{pw}\", mechanism: login }}\n",
+                tls = server.tls_port(),
+                ca = server.ca_pem_path().display(),
+                pw = server.password("alice"),
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("daemon.log");
+        let logfile = std::fs::File::create(&log).unwrap();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebound"))
+            .args(["run", "--no-progress", "-c"])
+            .arg(&config)
+            .stdout(logfile.try_clone().unwrap())
+            .stderr(logfile)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let daemon = Daemon {
+            child,
+            api: format!("http://127.0.0.1:{port}"),
+            log,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        };
+        // The API comes up; the inbox connects.
+        until(Duration::from_secs(20), async || {
+            let body = daemon.get("/v1/inboxes").await?;
+            let state = body.pointer("/inboxes/0/state")?.as_str()?.to_string();
+            (state == "idle").then_some(())
+        })
+        .await;
+        daemon
+    }
+
+    /// `GET path` with the token; `None` unless a 200 with JSON.
+    async fn get(&self, path: &str) -> Option<serde_json::Value> {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.api))
             .bearer_auth(TOKEN)
             .send()
             .await
             .ok()?;
-        let body: serde_json::Value = r.json().await.ok()?;
-        let state = body.pointer("/inboxes/0/state")?.as_str()?.to_string();
-        (state == "idle").then_some(())
-    })
-    .await;
-    assert_eq!(
-        client
-            .get(format!("{api}/v1/inboxes"))
+        if r.status() != 200 {
+            return None;
+        }
+        r.json().await.ok()
+    }
+
+    /// `POST path` with the token and a JSON body.
+    async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.api))
+            .bearer_auth(TOKEN)
+            .json(body)
             .send()
             .await
             .unwrap()
-            .status(),
-        401
-    );
+    }
 
-    // The CRM registers its message, the NDR arrives.
-    let tracked = client
-        .post(format!("{api}/v1/tracked-messages"))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({
-            "inbox": "sales", "message_id": "<deal-7@acme.example>",
-            "recipients": [{"address": "Bob@Example.com", "contact_id": "crm-42"}],
-            "subject": "Quote", "metadata": {"deal": 7}
-        }))
+    /// Every event in the outbox, in seq order, through `GET /v1/events`.
+    async fn outbox(&self, status: &str) -> Vec<serde_json::Value> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self
+                .get(&format!(
+                    "/v1/events?status={status}&after={after}&limit=1000"
+                ))
+                .await
+                .expect("GET /v1/events");
+            all.extend(page["events"].as_array().cloned().unwrap_or_default());
+            match page["next_after"].as_i64() {
+                Some(next) => after = next,
+                None => return all,
+            }
+        }
+    }
+
+    /// SIGTERM; asserts a clean exit within 12 s.
+    async fn stop(mut self) {
+        let pid = self.child.id().unwrap();
+        let stopped = Instant::now();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("daemon did not stop")
+            .unwrap();
+        assert!(
+            status.success(),
+            "{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+        assert!(stopped.elapsed() < Duration::from_secs(12));
+    }
+}
+
+#[tokio::test]
+async fn tracked_ndr_signed_callback_and_api_end_to_end() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let receiver = Receiver::start().await;
+    let daemon = Daemon::start(&server, &receiver.url()).await;
+    let unauthorised = daemon
+        .client
+        .get(format!("{}/v1/inboxes", daemon.api))
         .send()
         .await
         .unwrap();
+    assert_eq!(unauthorised.status(), 401);
+
+    // The CRM registers its message, the NDR arrives.
+    let tracked = daemon
+        .post(
+            "/v1/tracked-messages",
+            &serde_json::json!({
+                "inbox": "sales", "message_id": "<deal-7@acme.example>",
+                "recipients": [{"address": "Bob@Example.com", "contact_id": "crm-42"}],
+                "subject": "Quote", "metadata": {"deal": 7}
+            }),
+        )
+        .await;
     assert_eq!(tracked.status(), 200, "{:?}", tracked.text().await);
     server
         .append(
             "alice",
             "INBOX",
-            &ndr("deal-7@acme.example", "bob@example.com"),
+            &ndr(
+                "daemon-ndr@mx.example.net",
+                "deal-7@acme.example",
+                "bob@example.com",
+                true,
+            ),
         )
         .await;
 
@@ -166,15 +238,10 @@ async fn tracked_ndr_signed_callback_and_api_end_to_end() {
     );
 
     // The contact's state through the API.
-    let contact: serde_json::Value = client
-        .get(format!("{api}/v1/contacts/bob@example.com"))
-        .bearer_auth(TOKEN)
-        .send()
+    let contact = daemon
+        .get("/v1/contacts/bob@example.com")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect("GET /v1/contacts/bob@example.com");
     assert_eq!(contact["accounts"][0]["suppressed"], true, "{contact:#}");
     assert_eq!(
         contact["accounts"][0]["suppression"]["reason"],
@@ -184,35 +251,26 @@ async fn tracked_ndr_signed_callback_and_api_end_to_end() {
     // The receiver refuses for good (410): the next event is dead-lettered,
     // listed through the API, and a redrive delivers it once it accepts.
     receiver.answer(410);
-    let lifted = client
-        .post(format!("{api}/v1/contacts/bob@example.com/unsuppress"))
-        .bearer_auth(TOKEN)
-        .json(
+    let lifted = daemon
+        .post(
+            "/v1/contacts/bob@example.com/unsuppress",
             &serde_json::json!({"account": "acme", "actor": "ann@acme.example", "reason": "fixed"}),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(lifted.status(), 200, "{:?}", lifted.text().await);
     let dead_id = until(Duration::from_secs(20), async || {
-        let r = client
-            .get(format!("{api}/v1/events?status=dead"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .ok()?;
-        let body: serde_json::Value = r.json().await.ok()?;
+        let body = daemon.get("/v1/events?status=dead").await?;
         let first = body.pointer("/events/0/event")?;
         (first["type"] == "contact.unsuppressed").then(|| first["id"].as_str().unwrap().to_string())
     })
     .await;
     receiver.answer(200);
-    let redrive = client
-        .post(format!("{api}/v1/events/{dead_id}/redrive"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let redrive = daemon
+        .post(
+            &format!("/v1/events/{dead_id}/redrive"),
+            &serde_json::json!({}),
+        )
+        .await;
     assert_eq!(redrive.status(), 202);
     until(Duration::from_secs(20), async || {
         receiver
@@ -224,20 +282,106 @@ async fn tracked_ndr_signed_callback_and_api_end_to_end() {
     .await;
 
     // SIGTERM: a clean, prompt exit.
-    let pid = child.id().unwrap();
-    let stopped = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("daemon did not stop")
-        .unwrap();
+    daemon.stop().await;
+}
+
+/// The receiver is down (connection refused) while three contacts bounce:
+/// ingestion goes on (their states change, the events wait in the outbox);
+/// once a receiver listens on the configured port every event arrives,
+/// each contact's in the order the outbox wrote them, with the outbox's ids.
+#[tokio::test]
+async fn a_receiver_down_then_back_gets_everything_in_order_with_the_same_ids() {
+    let server = Dovecot::start(DovecotOptions::default()).await;
+    let port = free_port();
+    let daemon = Daemon::start(&server, &format!("http://127.0.0.1:{port}/hook")).await;
+
+    // Three contacts, three messages each; each message soft-bounces, and
+    // carol's third hard-bounces: per contact bounce.detected ×3 and a
+    // suppression (soft-bounce threshold 3, or the hard bounce).
+    let contacts = ["ann@example.com", "ben@example.org", "carol@example.net"];
+    let mut messages = Vec::new();
+    for c in contacts {
+        for n in 0..3 {
+            messages.push(serde_json::json!({
+                "inbox": "sales", "message_id": format!("<m{n}-{c}>"), "to": [c], "subject": "Quote"
+            }));
+        }
+    }
+    let tracked = daemon
+        .post("/v1/tracked-messages", &serde_json::Value::Array(messages))
+        .await;
+    assert_eq!(tracked.status(), 200, "{:?}", tracked.text().await);
+    for n in 0..3 {
+        let notices: Vec<Vec<u8>> = contacts
+            .iter()
+            .map(|c| {
+                let hard = n == 2 && c.starts_with("carol");
+                ndr(&format!("ndr{n}-{c}"), &format!("m{n}-{c}"), c, hard)
+            })
+            .collect();
+        server.append_many("alice", "INBOX", notices).await;
+    }
+
+    // Ingestion did not wait for the receiver: all three are suppressed,
+    // and nothing has been delivered.
+    for c in contacts {
+        until(Duration::from_secs(30), async || {
+            let contact = daemon.get(&format!("/v1/contacts/{c}")).await?;
+            (contact["accounts"][0]["suppressed"] == true).then_some(())
+        })
+        .await;
+    }
+    let written = daemon.outbox("all").await;
+    assert!(written.len() >= 12, "{} events", written.len());
     assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        written.iter().all(|e| e["status"] == "undelivered"),
+        "delivered with no receiver: {written:#?}"
     );
-    assert!(stopped.elapsed() < Duration::from_secs(12));
+    // Let the dispatcher fail a few times, so that backoff is under way.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // The receiver comes up on the configured port.
+    let receiver = Receiver::start_on(port).await;
+    let written = daemon.outbox("all").await;
+    let expected: Vec<String> = written
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
+        .collect();
+    until(Duration::from_secs(60), async || {
+        let got: std::collections::BTreeSet<String> =
+            receiver.received().into_iter().map(|r| r.id).collect();
+        expected.iter().all(|id| got.contains(id)).then_some(())
+    })
+    .await;
+    let received = receiver.received();
+    for r in &received {
+        assert!(verify(SECRET, r), "{} does not verify", r.id);
+        assert!(expected.contains(&r.id), "unknown id {}", r.id);
+        let original = written
+            .iter()
+            .find(|e| e["event"]["id"] == r.id.as_str())
+            .unwrap();
+        assert_eq!(r.json(), original["event"], "same event, same id");
+    }
+    for c in contacts {
+        let want: Vec<&str> = written
+            .iter()
+            .filter(|e| e["event"]["contact"]["address"] == c)
+            .map(|e| e["event"]["id"].as_str().unwrap())
+            .collect();
+        let mut got: Vec<&str> = Vec::new();
+        for r in &received {
+            if r.json()["contact"]["address"] == c && !got.contains(&r.id.as_str()) {
+                got.push(&r.id);
+            }
+        }
+        assert_eq!(got, want, "{c}: first arrivals in outbox order");
+        assert!(want.len() >= 4, "{c}: {want:?}");
+    }
+    until(Duration::from_secs(10), async || {
+        let left = daemon.outbox("undelivered").await;
+        left.is_empty().then_some(())
+    })
+    .await;
+    daemon.stop().await;
 }

@@ -6,6 +6,9 @@
 //! - [`authserver`]: a fake OAuth2 authorization server (token endpoint +
 //!   the tokeninfo endpoint Dovecot validates bearer tokens against).
 //! - [`certs`]: throwaway CAs and leaf certificates.
+//! - [`notices`]: RFC 3464 bounce notices about tracked messages.
+//! - [`rawimap`]: a bare IMAP client for the harness (APPEND, IDLE).
+//! - [`receiver`]: a webhook receiver that verifies signatures itself.
 //!
 //! Typical use:
 //! ```ignore
@@ -30,5 +33,6 @@
 pub mod authserver;
 pub mod certs;
 pub mod dovecot;
+pub mod notices;
 pub mod rawimap;
 pub mod receiver;

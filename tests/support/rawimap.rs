@@ -1,5 +1,5 @@
 //! A minimal IMAP client over plain TCP for the test harness itself
-//! (APPEND, flag checks, STATUS), independent of `rebound::imap` so that
+//! (APPEND, flag checks, STATUS, IDLE), independent of `rebound::imap` so that
 //! tests of the client do not rest on the client under test.
 //!
 //! It speaks to the harness Dovecot's plaintext port on 127.0.0.1 only and
@@ -128,6 +128,40 @@ impl RawImap {
             reply.done
         );
         uids
+    }
+}
+
+impl RawImap {
+    /// Enters IDLE (RFC 2177) on the selected mailbox and returns its tag
+    /// once the server's continuation (`+ idling`) has arrived.
+    pub async fn idle_start(&mut self) -> String {
+        let tag = self.tag();
+        self.writer
+            .write_all(format!("{tag} IDLE\r\n").as_bytes())
+            .await
+            .expect("raw IMAP write");
+        loop {
+            let line = read_response(&mut self.reader).await;
+            if line.starts_with('+') {
+                return tag;
+            }
+            assert!(line.starts_with('*'), "IDLE refused: {line}");
+        }
+    }
+
+    /// While idling: the next untagged response (`* 3 EXISTS`, `* OK Still
+    /// here`, ...). Panics after 30 s without one.
+    pub async fn idle_next(&mut self) -> String {
+        read_response(&mut self.reader).await
+    }
+
+    /// Ends IDLE (`DONE`) and waits for the IDLE command's completion.
+    pub async fn idle_done(&mut self, tag: &str) -> Reply {
+        self.writer
+            .write_all(b"DONE\r\n")
+            .await
+            .expect("raw IMAP write");
+        collect(&mut self.reader, tag).await
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -30,6 +30,8 @@ pub struct Received {
     pub body: Vec<u8>,
     /// The status answered.
     pub status: u16,
+    /// When the request had been read (before any answer delay).
+    pub at: Instant,
 }
 
 impl Received {
@@ -64,6 +66,7 @@ async fn hook(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    let at = Instant::now();
     let header = |name: &str| {
         headers
             .get(name)
@@ -84,13 +87,20 @@ async fn hook(
         signature: header("webhook-signature"),
         body: body.to_vec(),
         status,
+        at,
     });
     StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
 }
 
 impl Receiver {
-    /// Starts a receiver answering 200.
+    /// Starts a receiver answering 200, on a port of its own.
     pub async fn start() -> Receiver {
+        Receiver::start_on(0).await
+    }
+
+    /// Starts a receiver answering 200 on 127.0.0.1:`port` (0: any), e.g.
+    /// the port a daemon was configured with while no receiver was up.
+    pub async fn start_on(port: u16) -> Receiver {
         let inner = Arc::new(Mutex::new(Inner {
             got: Vec::new(),
             status: 200,
@@ -99,7 +109,9 @@ impl Receiver {
         let app = Router::new()
             .route("/hook", post(hook))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
