@@ -152,7 +152,6 @@ async fn run_async(args: Args, config: Config) -> anyhow::Result<Vec<InboxOutcom
             let listener = tokio::net::TcpListener::bind(api.listen)
                 .await
                 .with_context(|| format!("binding the API to {}", api.listen))?;
-            tracing::info!(listen = %api.listen, "HTTP API listening");
             let resync = shared.clone();
             let notify_shared = shared.clone();
             let mut state = crate::api::AppState::new(
@@ -358,6 +357,7 @@ fn init_logging(format: LogFormat, once: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
