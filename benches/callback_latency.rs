@@ -108,19 +108,9 @@ async fn run() -> Result<(), String> {
             "store: {{ kind: sqlite, path: state.db }}\n\
              callback: {{ kind: http, url: \"{url}\", secret: \"{SECRET}\" }}\n\
              api: {{ listen: \"127.0.0.1:{port}\", token: \"{TOKEN}\" }}\n\
-             inboxes:\n\
-             \x20 - id: sales\n\
-             \x20   account: acme\n\
-             \x20   provider: imap\n\
-             \x20   host: 127.0.0.1\n\
-             \x20   port: {tls}\n\
-             \x20   ca_file: \"{ca}\"\n\
-             \x20   username: {USER}\n\
-             \x20   auth: {{ kind: password, password: \"{pw}\", mechanism: login }}\n",
+             inboxes:\n{inbox}",
             url = receiver.url(),
-            tls = server.tls_port(),
-            ca = server.ca_pem_path().display(),
-            pw = server.password(USER),
+            inbox = server.inbox_yaml("sales", "acme", USER),
         ),
     )
     .map_err(|e| e.to_string())?;
@@ -205,9 +195,9 @@ async fn run() -> Result<(), String> {
         gap.as_millis(),
         received.len()
     );
-    report("APPEND -> callback received (t2-t0)", &total);
-    report("baseline: APPEND -> EXISTS   (t1-t0)", &floor);
-    report("rebound's share, per trial   (t2-t1)", &own);
+    common::report("APPEND -> callback received (t2-t0)", &total);
+    common::report("baseline: APPEND -> EXISTS   (t1-t0)", &floor);
+    common::report("rebound's share, per trial   (t2-t1)", &own);
     println!(
         "rebound's share as percentile differences (end to end - baseline): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms; \
          {} trials where the watcher was told after the callback had arrived",
@@ -225,18 +215,6 @@ async fn run() -> Result<(), String> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn report(label: &str, ms: &[f64]) {
-    println!(
-        "{label}: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, min {:.1} ms (n = {})",
-        common::percentile(ms, 50.0),
-        common::percentile(ms, 90.0),
-        common::percentile(ms, 99.0),
-        common::percentile(ms, 100.0),
-        ms.iter().copied().fold(f64::INFINITY, f64::min),
-        ms.len()
-    );
 }
 
 /// When the idling watcher reads the next `* N EXISTS`.

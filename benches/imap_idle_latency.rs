@@ -146,8 +146,8 @@ async fn run() -> Result<(), String> {
         total.len(),
         gap.as_millis()
     );
-    report("APPEND -> finding (t2-t0)", &total);
-    report("rebound's share (t2-t1)  ", &own);
+    common::report("APPEND -> finding (t2-t0)", &total);
+    common::report("rebound's share (t2-t1)  ", &own);
     let p50 = common::percentile(&total, 50.0);
     let p99_own = common::percentile(&own, 99.0);
     println!(
@@ -171,18 +171,6 @@ async fn run() -> Result<(), String> {
     }
     store.close().await;
     Ok(())
-}
-
-fn report(label: &str, ms: &[f64]) {
-    println!(
-        "{label}: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, min {:.1} ms (n = {})",
-        common::percentile(ms, 50.0),
-        common::percentile(ms, 90.0),
-        common::percentile(ms, 99.0),
-        common::percentile(ms, 100.0),
-        ms.iter().copied().fold(f64::INFINITY, f64::min),
-        ms.len()
-    );
 }
 
 /// Polls the store's health until the one inbox is `Idle`.

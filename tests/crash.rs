@@ -41,22 +41,11 @@ fn write_config(dir: &Path, server: &Dovecot, receiver: &Receiver) -> std::path:
         "store: {{ kind: sqlite, path: state.db }}\n\
          callback: {{ kind: http, url: \"{url}\", secret: \"{SECRET}\", timeout: 2s }}\n\
          sync: {{ backoff_initial: 100ms, backoff_max: 1s, login_interval: 100ms, shutdown_grace: 2s }}\n\
-         inboxes:\n\
-         \x20 - id: sales\n\
-         \x20   account: acme\n\
-         \x20   provider: imap\n\
-         \x20   host: 127.0.0.1\n\
-         \x20   port: {port}\n\
-         \x20   tls: implicit\n\
-         \x20   ca_file: \"{ca}\"\n\
-         \x20   username: alice\n\
-         \x20   auth: {{ kind: password, password: \"{pw}\", mechanism: login }}\n\
+         inboxes:\n{inbox}\
          \x20   folders: {{ watch: [INBOX], sent: \"\\\\Sent\" }}\n\
          \x20   poll_interval: 1s\n",
         url = receiver.url(),
-        port = server.tls_port(),
-        ca = server.ca_pem_path().display(),
-        pw = server.password("alice"),
+        inbox = server.inbox_yaml("sales", "acme", "alice"),
     );
     std::fs::write(&path, yaml).unwrap();
     path

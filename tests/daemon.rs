@@ -60,18 +60,8 @@ impl Daemon {
                 "store: {{ kind: sqlite, path: state.db }}\n\
                  callback: {{ kind: http, url: \"{callback_url}\", secret: \"{SECRET}\", timeout: 2s }}\n\
                  api: {{ listen: \"127.0.0.1:{port}\", token: \"{TOKEN}\" }}\n\
-                 inboxes:\n\
-                 \x20 - id: sales\n\
-                 \x20   account: acme\n\
-                 \x20   provider: imap\n\
-                 \x20   host: 127.0.0.1\n\
-                 \x20   port: {tls}\n\
-                 \x20   ca_file: \"{ca}\"\n\
-                 \x20   username: alice\n\
-                 \x20   auth: {{ kind: password, password: \"{pw}\", mechanism: login }}\n",
-                tls = server.tls_port(),
-                ca = server.ca_pem_path().display(),
-                pw = server.password("alice"),
+                 inboxes:\n{inbox}",
+                inbox = server.inbox_yaml("sales", "acme", "alice"),
             ),
         )
         .unwrap();

@@ -273,3 +273,16 @@ pub fn describe_machine() -> String {
         }
     )
 }
+
+/// Prints `label: p50 …, p90 …, p99 …, max …, min … (n = …)` of latencies in ms.
+pub fn report(label: &str, ms: &[f64]) {
+    println!(
+        "{label}: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, min {:.1} ms (n = {})",
+        percentile(ms, 50.0),
+        percentile(ms, 90.0),
+        percentile(ms, 99.0),
+        percentile(ms, 100.0),
+        ms.iter().copied().fold(f64::INFINITY, f64::min),
+        ms.len()
+    );
+}

@@ -149,30 +149,23 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT);
 
-        let mut first = options
-            .clone()
-            .journal_mode(SqliteJournalMode::Wal)
-            .connect()
-            .await
-            .map_err(open_error)?;
-        // The pragma reports the mode in force; a file system without shared
-        // memory support keeps the old one without an error.
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut first)
-            .await
-            .map_err(open_error)?;
-        first.close().await.map_err(open_error)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(open_error(sqlx::Error::Configuration(
-                format!("the database stayed in journal mode {mode:?}, WAL is required").into(),
-            )));
-        }
-
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
-            .await
-            .map_err(open_error)?;
+        // Switching a new file to WAL, and the first connection to a WAL
+        // file whose last user is just closing it, can be refused with
+        // SQLITE_BUSY without SQLite's busy handler being asked: another
+        // process opening the same store at the same moment. That passes,
+        // so it is retried for as long as the busy timeout.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let mut pause = Duration::from_millis(10);
+        let pool = loop {
+            match connect(&options).await {
+                Ok(pool) => break pool,
+                Err(err) if is_busy(&err) && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(err) => return Err(open_error(err)),
+            }
+        };
         if let Err(err) = migrate::apply(&pool, MIGRATIONS, now()).await {
             pool.close().await;
             return Err(Error::Migrate(err));
@@ -194,6 +187,44 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Puts the file in WAL mode ([`enable_wal`]), then opens the pool.
+async fn connect(options: &SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+    enable_wal(options).await?;
+    SqlitePoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .connect_with(options.clone())
+        .await
+}
+
+/// Opens one connection in WAL mode and checks that the mode took: a file
+/// system without shared memory support keeps the old one without an error.
+async fn enable_wal(options: &SqliteConnectOptions) -> Result<(), sqlx::Error> {
+    let mut first = options
+        .clone()
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await?;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut first)
+        .await?;
+    first.close().await?;
+    if mode.eq_ignore_ascii_case("wal") {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Configuration(
+            format!("the database stayed in journal mode {mode:?}, WAL is required").into(),
+        ))
+    }
+}
+
+/// SQLITE_BUSY, plain or extended (its low byte is 5).
+fn is_busy(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
 }
 
 /// Now, in Unix seconds (0 if the clock is before 1970).

@@ -207,6 +207,21 @@ impl Dovecot {
         }
     }
 
+    /// The same as config YAML: one entry of `inboxes:` (`  - id: ...`,
+    /// provider `imap`, implicit TLS to this server trusting the test CA,
+    /// `user`'s password), for tests that run the `rebound` binary. Lines
+    /// appended after it at four spaces of indentation extend the entry.
+    pub fn inbox_yaml(&self, id: &str, account: &str, user: &str) -> String {
+        format!(
+            "  - id: {id}\n    account: {account}\n    provider: imap\n    host: 127.0.0.1\n    \
+             port: {port}\n    tls: implicit\n    ca_file: \"{ca}\"\n    username: {user}\n    \
+             auth: {{ kind: password, password: \"{pw}\", mechanism: login }}\n",
+            port = self.tls_port,
+            ca = self.ca_pem_path().display(),
+            pw = self.password(user),
+        )
+    }
+
     /// Like [`Dovecot::imap_settings`], with OAuth2 through `server`'s token
     /// endpoint and `refresh_token` (start Dovecot with
     /// [`DovecotOptions::oauth`] for the server to accept the tokens).
