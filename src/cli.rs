@@ -2,6 +2,7 @@
 
 mod check_config;
 mod classify;
+mod dead;
 mod run;
 mod status;
 mod suppression;
@@ -37,6 +38,11 @@ enum Command {
     /// Lift a suppression (one account's, or a global one), recorded with
     /// an actor and a reason.
     Unsuppress(suppression::UnsuppressArgs),
+    /// List the events the HTTP callback gave up on (refused, or retried
+    /// past the retry budget).
+    DeadLetters(dead::ListArgs),
+    /// Queue dead letters for delivery again, with a fresh retry budget.
+    Redrive(dead::RedriveArgs),
 }
 
 /// Parses the arguments and runs the command; returns the process exit code
@@ -59,7 +65,23 @@ pub fn main() -> ExitCode {
         Command::Track(args) => track::run(args),
         Command::Suppressed(args) => suppression::list(args),
         Command::Unsuppress(args) => suppression::unsuppress(args),
+        Command::DeadLetters(args) => dead::list(args),
+        Command::Redrive(args) => dead::redrive(args),
     }
+}
+
+/// `-c/--config FILE`, shared by every command that reads a configuration.
+#[derive(Debug, clap::Args)]
+struct ConfigArg {
+    /// The configuration file.
+    #[arg(
+        id = "config",
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        default_value = "config.example.yaml"
+    )]
+    path: std::path::PathBuf,
 }
 
 /// Loads the configuration for `command`; on problems prints them and
@@ -72,6 +94,24 @@ fn load_config(command: &str, path: &std::path::Path) -> Result<crate::config::C
         );
         ExitCode::from(2)
     })
+}
+
+/// The configuration and a current-thread runtime for a short command;
+/// the exit code (2 or 1) when either cannot be had.
+fn prepare(
+    command: &str,
+    config: &ConfigArg,
+) -> Result<(crate::config::Config, tokio::runtime::Runtime), ExitCode> {
+    let config = load_config(command, &config.path)?;
+    Ok((config, runtime(command, false)?))
+}
+
+/// Opens the configured store.
+async fn open_store(
+    config: &crate::config::Config,
+) -> Result<crate::store::SqliteStore, crate::store::Error> {
+    let crate::config::StoreConfig::Sqlite { path } = &config.store;
+    crate::store::SqliteStore::open(path).await
 }
 
 /// A tokio runtime for `command` (multi-threaded for the daemon); exit code

@@ -375,3 +375,112 @@ async fn a_receiver_down_then_back_gets_everything_in_order_with_the_same_ids() 
     .await;
     daemon.stop().await;
 }
+
+/// Runs the `rebound` binary with `args` in `dir`; (exit code, stdout, stderr).
+async fn rebound(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebound"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The CLI side of dead letters, over the demo Maildir: a receiver that
+/// refuses (410) dead-letters every event of a `run --once`;
+/// `rebound dead-letters` lists them, `rebound redrive` queues them again,
+/// and the next `run --once` delivers them, same ids, to a receiver that
+/// now accepts.
+#[tokio::test]
+async fn dead_letters_and_redrive_from_the_command_line() {
+    let receiver = Receiver::start().await;
+    receiver.answer(410);
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/maildir");
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        format!(
+            "store: {{ kind: sqlite, path: state.db }}\n\
+             callback: {{ kind: http, url: \"{url}\", secret: \"{SECRET}\" }}\n\
+             inboxes:\n  - {{ id: demo, account: demo, provider: maildir, path: \"{demo}\" }}\n",
+            url = receiver.url(),
+            demo = demo.display(),
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = rebound(dir.path(), &["run", "--once", "-c", "config.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    let refused: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
+    assert!(refused.len() >= 8, "{refused:?}");
+
+    let (code, table, err) = rebound(dir.path(), &["dead-letters", "-c", "config.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(table.starts_with("ID "), "{table}");
+    assert_eq!(table.lines().count(), refused.len() + 1, "{table}");
+    assert!(table.contains("HTTP 410"), "{table}");
+    let (code, lines, _) = rebound(
+        dir.path(),
+        &[
+            "dead-letters",
+            "--json",
+            "--limit",
+            "2",
+            "-c",
+            "config.yaml",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0);
+    let listed: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["id"], listed[0]["event"]["id"]);
+    assert_eq!(listed[0]["attempts"], 1);
+    assert!(refused.contains(&listed[0]["id"].as_str().unwrap().to_string()));
+
+    // Unknown ids, and neither --id nor --all.
+    let (code, _, err) = rebound(
+        dir.path(),
+        &["redrive", "--id", "evt_nope", "-c", "config.yaml"],
+    )
+    .await;
+    assert_eq!(code, 1, "{err}");
+    let (code, _, _) = rebound(dir.path(), &["redrive", "-c", "config.yaml"]).await;
+    assert_eq!(code, 2);
+
+    // One by id, then the rest; the next run delivers them all.
+    receiver.answer(200);
+    let first = listed[0]["id"].as_str().unwrap();
+    let (code, _, err) =
+        rebound(dir.path(), &["redrive", "--id", first, "-c", "config.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.starts_with("1 dead letter queued"), "{err}");
+    let (code, _, err) = rebound(dir.path(), &["redrive", "--all", "-c", "config.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.starts_with(&format!("{} dead letters queued", refused.len() - 1)),
+        "{err}"
+    );
+    let (code, _, err) = rebound(dir.path(), &["run", "--once", "-c", "config.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    let mut delivered: Vec<String> = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.id)
+        .collect();
+    delivered.sort();
+    let mut expected = refused.clone();
+    expected.sort();
+    assert_eq!(delivered, expected);
+    let (code, table, _) = rebound(dir.path(), &["dead-letters", "-c", "config.yaml"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(table.trim(), "no dead letters");
+}

@@ -5,7 +5,6 @@
 //! until SIGINT/SIGTERM, then stopped gracefully.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,14 +21,8 @@ use crate::sync::{InboxOutcome, Mode, Supervisor};
 /// Arguments of `rebound run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The configuration file.
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        default_value = "config.example.yaml"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigArg,
     /// Sync every inbox until caught up, then exit.
     #[arg(long)]
     once: bool,
@@ -75,7 +68,7 @@ fn parse_age(text: &str) -> Result<Duration, String> {
 /// Runs the command; exit 0 when every inbox synced, 1 when one failed, 2 on
 /// a configuration problem.
 pub fn run(args: Args) -> ExitCode {
-    let config = match super::load_config("run", &args.config) {
+    let config = match super::load_config("run", &args.config.path) {
         Ok(config) => config,
         Err(code) => return code,
     };

@@ -2,23 +2,16 @@
 //! checkpoints, the outbox backlog and dead letters, and how many contacts
 //! are suppressed, read from the store (works while `rebound run` runs).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::{Config, StoreConfig};
-use crate::store::{DispatchStore, PolicyStore, SqliteStore, Store};
+use crate::config::Config;
+use crate::store::{DispatchStore, PolicyStore, Store};
 
 /// Arguments of `rebound status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The configuration file.
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        default_value = "config.example.yaml"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigArg,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -26,12 +19,8 @@ pub struct Args {
 
 /// Runs the command: exit 0, 1 when the store cannot be read, 2 on a bad config.
 pub fn run(args: Args) -> ExitCode {
-    let config = match super::load_config("status", &args.config) {
-        Ok(config) => config,
-        Err(code) => return code,
-    };
-    let runtime = match super::runtime("status", false) {
-        Ok(runtime) => runtime,
+    let (config, runtime) = match super::prepare("status", &args.config) {
+        Ok(ready) => ready,
         Err(code) => return code,
     };
     match runtime.block_on(report(&config, args.json)) {
@@ -47,8 +36,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn report(config: &Config, json: bool) -> Result<String, crate::store::Error> {
-    let StoreConfig::Sqlite { path } = &config.store;
-    let store = SqliteStore::open(path).await?;
+    let store = super::open_store(config).await?;
     let health = store.health().await?;
     let mut rows = Vec::new();
     for inbox in &config.inboxes {

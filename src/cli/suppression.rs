@@ -1,26 +1,18 @@
 //! `rebound suppressed` (list suppressed contacts with their history) and
 //! `rebound unsuppress` (lift a suppression, recorded with who and why).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::{Config, StoreConfig};
 use crate::ingest::{self, Pipeline};
 use crate::policy::contact_address;
 use crate::sink::Sink;
-use crate::store::{PolicyStore, SqliteStore};
+use crate::store::PolicyStore;
 
 /// Arguments of `rebound suppressed`.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// The configuration file.
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        default_value = "config.example.yaml"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigArg,
     /// Only this account.
     #[arg(long)]
     account: Option<String>,
@@ -32,14 +24,8 @@ pub struct ListArgs {
 /// Arguments of `rebound unsuppress`.
 #[derive(Debug, clap::Args)]
 pub struct UnsuppressArgs {
-    /// The configuration file.
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        default_value = "config.example.yaml"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigArg,
     /// The account whose suppression is lifted (not with --global).
     #[arg(long, required_unless_present = "global")]
     account: Option<String>,
@@ -58,23 +44,14 @@ pub struct UnsuppressArgs {
     global: bool,
 }
 
-async fn open(config: &Config) -> Result<SqliteStore, crate::store::Error> {
-    let StoreConfig::Sqlite { path } = &config.store;
-    SqliteStore::open(path).await
-}
-
 /// Runs `rebound suppressed`: exit 0, 1 when the store cannot be read, 2 on a bad config.
 pub fn list(args: ListArgs) -> ExitCode {
-    let config = match super::load_config("suppressed", &args.config) {
-        Ok(config) => config,
-        Err(code) => return code,
-    };
-    let runtime = match super::runtime("suppressed", false) {
-        Ok(runtime) => runtime,
+    let (config, runtime) = match super::prepare("suppressed", &args.config) {
+        Ok(ready) => ready,
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
-        let store = open(&config).await?;
+        let store = super::open_store(&config).await?;
         let contacts = store.suppressed(args.account.as_deref()).await?;
         let mut rows = Vec::new();
         for c in contacts {
@@ -127,17 +104,13 @@ pub fn list(args: ListArgs) -> ExitCode {
 /// store failed, 2 on a bad config. The `contact.unsuppressed` events go to
 /// the configured callback sink (and stay in the outbox when it fails).
 pub fn unsuppress(args: UnsuppressArgs) -> ExitCode {
-    let config = match super::load_config("unsuppress", &args.config) {
-        Ok(config) => config,
-        Err(code) => return code,
-    };
-    let runtime = match super::runtime("unsuppress", false) {
-        Ok(runtime) => runtime,
+    let (config, runtime) = match super::prepare("unsuppress", &args.config) {
+        Ok(ready) => ready,
         Err(code) => return code,
     };
     let address = contact_address(&args.address);
     let result = runtime.block_on(async {
-        let store = open(&config)
+        let store = super::open_store(&config)
             .await
             .map_err(ingest::UnsuppressError::Store)?;
         let pipeline = Pipeline::new(config.policy.settings(), config.policy.matching());

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::StoreConfig;
-use crate::store::{SqliteStore, Store};
+use crate::store::Store;
 use crate::track::{Defaults, LineError, TrackSource, TrackedMessage, parse_line, parse_value};
 
 /// At most this many line errors are printed (then a count of the rest).
@@ -19,14 +18,8 @@ const SHOWN_ERRORS: usize = 20;
 /// Arguments of `rebound track`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The configuration file.
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        default_value = "config.example.yaml"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigArg,
     /// The inbox the message was sent from (its account is the message's).
     #[arg(long, value_name = "ID", conflicts_with = "file")]
     inbox: Option<String>,
@@ -56,7 +49,7 @@ pub struct Args {
 /// Runs the command: exit 0, 1 when the store fails, 2 on usage or
 /// validation errors (nothing is tracked then).
 pub fn run(args: Args) -> ExitCode {
-    let config = match super::load_config("track", &args.config) {
+    let config = match super::load_config("track", &args.config.path) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -87,9 +80,8 @@ pub fn run(args: Args) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    let StoreConfig::Sqlite { path } = &config.store;
     let result = runtime.block_on(async {
-        let store = SqliteStore::open(path).await?;
+        let store = super::open_store(&config).await?;
         let new = store.track(&messages, defaults.now).await;
         store.close().await;
         new
