@@ -156,6 +156,21 @@ pub enum UnsuppressError {
 
 type Key = (String, String);
 
+/// One suppression change as [`Ledger::record`] writes it: the history
+/// line and the event share the id derived from `key`.
+struct Recorded<'a> {
+    action: HistoryAction,
+    /// The event's dedupe key.
+    key: String,
+    account: &'a str,
+    inbox: Option<&'a str>,
+    /// The contact (its address is the history line's).
+    contact: Contact,
+    reason: &'a str,
+    actor: &'a str,
+    now: i64,
+}
+
 /// The policy applied to one step's notices: load what the store has for
 /// the addresses involved, feed the notices in order, take the changes.
 #[derive(Debug)]
@@ -647,8 +662,6 @@ impl Ledger {
             });
         };
         let key = format!("{account}\n{address}\n{}\n{now}", previous.event_id);
-        let kind = EventType::ContactUnsuppressed;
-        let event_id = crate::event::event_id(kind, &key);
         let state = self.state_mut(account, &address, now);
         state.suppression = None;
         state.soft.clear();
@@ -656,22 +669,17 @@ impl Ledger {
             address: address.clone(),
             contact_id: state.contact_id.clone(),
         };
-        self.changes.history.push(HistoryEntry {
-            account: account.to_string(),
-            address: address.clone(),
-            action: HistoryAction::Unsuppressed,
-            reason: reason.trim().to_string(),
-            actor: actor.trim().to_string(),
-            at: now,
-            event_id: event_id.clone(),
-        });
-        self.changes.events.push(Event::new(
-            kind,
-            &key,
-            now,
-            account,
-            None,
-            Some(contact),
+        Ok(self.record(
+            Recorded {
+                action: HistoryAction::Unsuppressed,
+                key,
+                account,
+                inbox: None,
+                contact,
+                reason: reason.trim(),
+                actor: actor.trim(),
+                now,
+            },
             json!({
                 "actor": actor.trim(),
                 "reason": reason.trim(),
@@ -679,8 +687,36 @@ impl Ledger {
                 "suppressed_since": rfc3339(previous.since),
                 "scope": scope,
             }),
+        ))
+    }
+
+    /// Writes a suppression change's history line and its event, under one
+    /// event id (the id).
+    fn record(&mut self, change: Recorded<'_>, data: Value) -> String {
+        let kind = match change.action {
+            HistoryAction::Suppressed => EventType::ContactSuppressed,
+            HistoryAction::Unsuppressed => EventType::ContactUnsuppressed,
+        };
+        let event_id = crate::event::event_id(kind, &change.key);
+        self.changes.history.push(HistoryEntry {
+            account: change.account.to_string(),
+            address: change.contact.address.clone(),
+            action: change.action,
+            reason: change.reason.to_string(),
+            actor: change.actor.to_string(),
+            at: change.now,
+            event_id: event_id.clone(),
+        });
+        self.changes.events.push(Event::new(
+            kind,
+            &change.key,
+            change.now,
+            change.account,
+            change.inbox,
+            Some(change.contact),
+            data,
         ));
-        Ok(event_id)
+        event_id
     }
 
     /// Lifts a global suppression, and every account suppression it caused.
@@ -834,8 +870,19 @@ impl Ledger {
             .unwrap_or_default()
             .to_string();
         let key = format!("{account}\n{address}\n{}\n{cause_id}", reason.as_str());
-        let kind = EventType::ContactSuppressed;
-        let event_id = crate::event::event_id(kind, &key);
+        let event_id = self.record(
+            Recorded {
+                action: HistoryAction::Suppressed,
+                key,
+                account,
+                inbox,
+                contact,
+                reason: reason.as_str(),
+                actor: "rebound",
+                now,
+            },
+            json!({"reason": reason.as_str(), "scope": scope, "cause": cause}),
+        );
         let state = self.state_mut(account, address, now);
         state.suppression = Some(Suppression {
             reason,
@@ -843,24 +890,6 @@ impl Ledger {
             event_id: event_id.clone(),
         });
         state.soft.clear();
-        self.changes.history.push(HistoryEntry {
-            account: account.to_string(),
-            address: address.to_string(),
-            action: HistoryAction::Suppressed,
-            reason: reason.as_str().to_string(),
-            actor: "rebound".to_string(),
-            at: now,
-            event_id: event_id.clone(),
-        });
-        self.changes.events.push(Event::new(
-            kind,
-            &key,
-            now,
-            account,
-            inbox,
-            Some(contact),
-            json!({"reason": reason.as_str(), "scope": scope, "cause": cause}),
-        ));
         event_id
     }
 
