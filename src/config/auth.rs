@@ -7,7 +7,7 @@ use super::inbox::is_loopback;
 use super::model::{AuthKind, AuthModel, MechanismModel};
 use super::presets::Preset;
 use super::resolve::Problems;
-use super::secrets::secret;
+use super::secrets::{required_secret, secret};
 use super::{Auth, OAuth2Settings, OAuthMechanism, PasswordMechanism, Provider};
 
 /// Resolves the credentials of an IMAP inbox; `None` when there is a
@@ -92,7 +92,7 @@ fn password(
             None
         }
     };
-    let password = secret(
+    let password = required_secret(
         model.password.as_ref().map(|s| s.0.as_str()),
         model.password_file.as_deref(),
         base_dir,
@@ -100,12 +100,6 @@ fn password(
         "password",
         problems,
     );
-    if model.password.is_none() && model.password_file.is_none() {
-        problems.push(
-            format!("{at}.password"),
-            "missing: give password or password_file",
-        );
-    }
     Some(Auth::Password {
         password: password?,
         mechanism: mechanism?,
@@ -155,7 +149,7 @@ fn oauth2(
     let client_secret_failed = (model.client_secret.is_some()
         || model.client_secret_file.is_some())
         && client_secret.is_none();
-    let refresh_token = secret(
+    let refresh_token = required_secret(
         model.refresh_token.as_ref().map(|s| s.0.as_str()),
         model.refresh_token_file.as_deref(),
         base_dir,
@@ -163,12 +157,6 @@ fn oauth2(
         "refresh_token",
         problems,
     );
-    if model.refresh_token.is_none() && model.refresh_token_file.is_none() {
-        problems.push(
-            format!("{at}.refresh_token"),
-            "missing: give refresh_token or refresh_token_file",
-        );
-    }
     let token_url = match (model.token_url.as_deref(), preset) {
         (Some(url), _) => match check_token_url(url) {
             Ok(()) => Some(url.to_owned()),

@@ -144,6 +144,26 @@ pub(crate) fn secret(
     }
 }
 
+/// [`secret`] for a field that must be given: neither `field` nor
+/// `field_file` is a problem too.
+pub(crate) fn required_secret(
+    inline: Option<&str>,
+    file: Option<&str>,
+    base_dir: &Path,
+    path: &str,
+    field: &str,
+    problems: &mut Problems,
+) -> Option<Secret> {
+    if inline.is_none() && file.is_none() {
+        problems.push(
+            join(path, field),
+            format!("missing: give {field} or {field}_file"),
+        );
+        return None;
+    }
+    secret(inline, file, base_dir, path, field, problems)
+}
+
 /// Reads a secret file: UTF-8, trailing line ends removed (editors and
 /// `echo` add one), not empty.
 fn read_secret_file(path: &Path) -> Result<String, String> {
