@@ -319,4 +319,59 @@ mod tests {
         let lower: MechanismModel = serde_yaml::from_str("xoauth2").unwrap();
         assert_eq!(upper, lower);
     }
+
+    /// The fields serde accepts for `T`, read from its "unknown field"
+    /// error (every model denies unknown fields).
+    fn fields<T: for<'de> Deserialize<'de> + fmt::Debug>() -> Vec<String> {
+        let err = serde_yaml::from_str::<T>("{__no_such_field__: 1}")
+            .expect_err("an unknown field is refused")
+            .to_string();
+        let (_, expected) = err
+            .split_once("expected ")
+            .unwrap_or_else(|| panic!("no field list in {err:?}"));
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn every_field_is_in_the_configuration_reference() {
+        let docs = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/configuration.md"
+        ))
+        .unwrap();
+        // The backticked names in the reference's table rows.
+        let documented: std::collections::BTreeSet<&str> = docs
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .flat_map(|l| l.split('`').skip(1).step_by(2))
+            .collect();
+        let models = [
+            ("store", fields::<StoreModel>()),
+            ("callback", fields::<CallbackModel>()),
+            ("api", fields::<ApiModel>()),
+            ("sync", fields::<SyncModel>()),
+            ("policy", fields::<PolicyModel>()),
+            ("inboxes[]", fields::<InboxModel>()),
+            ("auth", fields::<AuthModel>()),
+            ("folders", fields::<FoldersMap>()),
+        ];
+        let mut missing = Vec::new();
+        for (section, fields) in &models {
+            assert!(fields.len() >= 2, "{section}: {fields:?}");
+            for field in fields {
+                if !documented.contains(field.as_str()) {
+                    missing.push(format!("{section}.{field}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "not in docs/configuration.md: {missing:?}"
+        );
+    }
 }
