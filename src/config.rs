@@ -72,6 +72,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// The contact policy and matching.
     pub policy: PolicyConfig,
+    /// How long finished records are kept.
+    pub retention: RetentionConfig,
     /// Where events go.
     pub callback: CallbackConfig,
     /// The HTTP API, when configured.
@@ -208,6 +210,42 @@ pub struct PolicyConfig {
     pub delivered_after: Duration,
     /// How often the daemon evaluates due transitions (default 60 s).
     pub due_interval: Duration,
+}
+
+/// `retention:`: how long finished records are kept (docs/configuration.md,
+/// docs/operations.md "What grows"). Pending events, dead letters, contact
+/// states, suppression history and findings are kept for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Delivered events are deleted this long after their delivery
+    /// (default 30 d).
+    pub delivered_events: Duration,
+    /// Tracked messages are forgotten this long after they were sent, with
+    /// their recipients (default 365 d).
+    pub tracked_messages: Duration,
+    /// How often `rebound run` prunes (default 1 h); `--once` prunes once,
+    /// before it exits.
+    pub interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        RetentionConfig {
+            delivered_events: Duration::from_secs(30 * DAY),
+            tracked_messages: Duration::from_secs(365 * DAY),
+            interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The cut-offs of [`crate::store::PolicyStore::prune`] at `now` (Unix
+    /// seconds): (delivered before, sent before).
+    pub fn cutoffs(&self, now: i64) -> (i64, i64) {
+        let ago = |d: Duration| now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        (ago(self.delivered_events), ago(self.tracked_messages))
+    }
 }
 
 impl Default for PolicyConfig {

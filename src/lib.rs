@@ -10,21 +10,27 @@
 //! ```text
 //!  source ──> analysis ──> correlation / policy ──> store ──> outbox ──> callback
 //!  imap/      bounce/       matching/, policy/        store/    outbox/    (HTTP | file | stdout)
-//!  maildir/   (pure)
+//!  maildir/   (pure)        (ingest/ is the glue)
 //! ```
 //!
-//! - **source** (`imap`, `maildir`; later issues) fetches new messages once,
-//!   read-only, with UID checkpoints.
+//! - **source** ([`imap`], [`maildir`], driven by [`sync`]) fetches new
+//!   messages once, read-only, with UID checkpoints; Sent-folder copies
+//!   feed [`track`].
 //! - **analysis** ([`bounce`]) is pure: raw bytes in, a [`bounce::Report`] out.
 //!   No I/O, no clock, no logging; it builds with `default-features = false`
 //!   (mail-parser, serde and aho-corasick only) and is what `rebound classify`
 //!   and the fuzz target run.
-//! - **correlation / policy** (later issues) match each failed recipient to a
-//!   tracked sent message and decide suppression.
-//! - **store / outbox / callback** (later issues) persist state and events in
-//!   one transaction and deliver them at least once.
+//! - **correlation / policy** ([`matching`], [`policy`]) tie each failed
+//!   recipient to a tracked sent message and decide suppression, with an
+//!   injected clock and no I/O; [`ingest`] loads what they need and commits
+//!   what they decided.
+//! - **store / outbox / callback** ([`store`], [`outbox`], [`sink`]) persist
+//!   state and events in one transaction with the checkpoint and deliver
+//!   the events at least once (signed HTTP, a file, or stdout);
+//!   [`retention`] prunes what is finished.
+//! - **edges**: [`config`], [`api`] (the HTTP API), [`cli`], [`telemetry`].
 //!
-//! Today the crate holds the analysis core and the `classify` command.
+//! docs/architecture.md is the long version.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -58,6 +64,8 @@ pub mod oauth;
 pub mod outbox;
 #[cfg(feature = "service")]
 pub mod policy;
+#[cfg(feature = "service")]
+pub mod retention;
 #[cfg(feature = "service")]
 pub mod sink;
 #[cfg(feature = "service")]

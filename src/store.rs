@@ -378,6 +378,27 @@ pub trait PolicyStore: Store {
         ids: &[String],
         now: i64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Deletes what retention lets go (`retention:` in the configuration):
+    /// events delivered before `delivered_before`, and tracked messages
+    /// sent before `sent_before` with their recipients. Never a pending
+    /// event, a dead letter, or the event with the highest `seq` (so that
+    /// `seq` keeps growing and API cursors stay valid). Works in batches,
+    /// each its own short write transaction, so ingestion is not held up.
+    fn prune(
+        &self,
+        delivered_before: i64,
+        sent_before: i64,
+    ) -> impl Future<Output = Result<Pruned, Error>> + Send;
+}
+
+/// What [`PolicyStore::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// Delivered events.
+    pub events: u64,
+    /// Tracked messages (each with its recipients).
+    pub tracked_messages: u64,
 }
 
 /// The most messages [`Store::tracked_to`] returns: recipient-window matching

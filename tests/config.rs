@@ -1066,3 +1066,75 @@ fn http_callback_and_api_are_validated() {
     );
     assert!(load(&local, dir.path(), &env).is_ok());
 }
+
+#[test]
+fn retention_has_defaults_and_outlives_every_look_back_window() {
+    let dir = TempDir::new().unwrap();
+    let base = "inboxes:\n  - { id: d, account: a, provider: maildir, path: m }\n";
+    let day = |n: u64| std::time::Duration::from_secs(n * 86_400);
+    let config = load(base, dir.path(), &no_env).unwrap();
+    assert_eq!(
+        config.retention,
+        rebound::config::RetentionConfig::default()
+    );
+    assert_eq!(config.retention.delivered_events, day(30));
+    assert_eq!(config.retention.tracked_messages, day(365));
+    assert_eq!(
+        config.retention.interval,
+        std::time::Duration::from_secs(3600)
+    );
+    assert_eq!(
+        config.retention.cutoffs(400 * 86_400),
+        (370 * 86_400, 35 * 86_400)
+    );
+
+    let yaml = format!(
+        "retention: {{ delivered_events: 7d, tracked_messages: 90d, interval: 10m }}\n{base}"
+    );
+    let config = load(&yaml, dir.path(), &no_env).unwrap();
+    assert_eq!(config.retention.delivered_events, day(7));
+    assert_eq!(config.retention.tracked_messages, day(90));
+    assert_eq!(
+        config.retention.interval,
+        std::time::Duration::from_secs(600)
+    );
+
+    let zero = format!("retention: {{ delivered_events: 0s, interval: 0s }}\n{base}");
+    let list = problems(&zero, dir.path(), &no_env);
+    assert!(
+        has(&list, "retention.delivered_events", "greater than 0"),
+        "{list:#?}"
+    );
+    assert!(
+        has(&list, "retention.interval", "greater than 0"),
+        "{list:#?}"
+    );
+    // global_window (60d) is the longest look-back by default.
+    let short = format!("retention: {{ tracked_messages: 60d }}\n{base}");
+    let list = problems(&short, dir.path(), &no_env);
+    assert!(
+        has(
+            &list,
+            "retention.tracked_messages",
+            "policy.global_window (60d)"
+        ),
+        "{list:#?}"
+    );
+    let longer =
+        format!("sync: {{ sent_backfill: 120d }}\nretention: {{ tracked_messages: 90d }}\n{base}");
+    let list = problems(&longer, dir.path(), &no_env);
+    assert!(
+        has(
+            &list,
+            "retention.tracked_messages",
+            "sync.sent_backfill (120d)"
+        ),
+        "{list:#?}"
+    );
+    let unknown = format!("retention: {{ forever: true }}\n{base}");
+    let list = problems(&unknown, dir.path(), &no_env);
+    assert!(
+        has(&list, "retention.forever", "unknown field"),
+        "{list:#?}"
+    );
+}

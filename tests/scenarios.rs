@@ -205,6 +205,7 @@ impl World {
             sync: sync_config(),
             callback: CallbackConfig::Stdout,
             policy: Default::default(),
+            retention: Default::default(),
             api: None,
             inboxes,
         });

@@ -76,6 +76,7 @@ fn config(dir: &std::path::Path, inboxes: Vec<InboxConfig>) -> Arc<Config> {
         sync: sync_config(),
         callback: CallbackConfig::Stdout,
         policy: Default::default(),
+        retention: Default::default(),
         api: None,
         inboxes,
     })

@@ -444,3 +444,82 @@ fn the_suppressed_and_unsuppress_commands_work_on_the_demo() {
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("is not suppressed"));
 }
+
+/// Retention through `rebound run --once`: events delivered longer ago than
+/// `retention.delivered_events` and messages sent longer ago than
+/// `retention.tracked_messages` are deleted before it exits; the newest
+/// event, and everything newer, stays.
+#[tokio::test]
+async fn run_once_prunes_what_retention_lets_go() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&demo_dir(), &dir.path().join("maildir"));
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "store: { kind: sqlite, path: state.db }\n\
+         retention: { delivered_events: 1d, tracked_messages: 400d }\n\
+         inboxes:\n  - { id: demo, account: demo, provider: maildir, path: maildir }\n",
+    )
+    .unwrap();
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rebound"))
+            .args(["run", "--once", "-c"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run();
+    let db = dir.path().join("state.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+    // Reads a count, or runs a statement (then 0).
+    let scalar = async |sql: &str| -> i64 {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        let n = if sql.0.starts_with("SELECT") {
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        } else {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+            0
+        };
+        conn.close().await.unwrap();
+        n
+    };
+    let events = scalar("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NOT NULL").await;
+    assert_eq!(events, 12, "the demo's events, delivered to stdout");
+    let tracked = scalar("SELECT COUNT(*) FROM tracked_messages").await;
+    assert_eq!(tracked, 5);
+
+    // Two days later, as far as the rows know: all but the newest event
+    // go; one sent message is made 500 days old and goes with its
+    // recipients.
+    let two_days = 2 * 86_400;
+    scalar(&format!(
+        "UPDATE outbox SET delivered_at = delivered_at - {two_days}"
+    ))
+    .await;
+    scalar(
+        "UPDATE tracked_messages SET sent_at = sent_at - 500 * 86400 \
+         WHERE message_id = (SELECT MIN(message_id) FROM tracked_messages)",
+    )
+    .await;
+    run();
+    assert_eq!(scalar("SELECT COUNT(*) FROM outbox").await, 1);
+    assert_eq!(scalar("SELECT COUNT(*) FROM tracked_messages").await, 4);
+    assert_eq!(
+        scalar(
+            "SELECT COUNT(*) FROM tracked_recipients r WHERE NOT EXISTS \
+             (SELECT 1 FROM tracked_messages m WHERE m.account = r.account \
+              AND m.message_id = r.message_id)"
+        )
+        .await,
+        0
+    );
+}

@@ -198,6 +198,7 @@ async fn an_unreadable_message_does_not_stall_its_folder() {
         },
         callback: CallbackConfig::Stdout,
         policy: Default::default(),
+        retention: Default::default(),
         api: None,
         inboxes: vec![InboxConfig {
             id: "alice".into(),

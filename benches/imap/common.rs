@@ -118,6 +118,7 @@ pub fn config(db: &Path, sync: SyncConfig, inboxes: Vec<InboxConfig>) -> Config 
         sync,
         callback: CallbackConfig::Stdout,
         policy: Default::default(),
+        retention: Default::default(),
         api: None,
         inboxes,
     }

@@ -78,6 +78,14 @@ fn write_summary(out: &mut impl Write, file: &str, config: &Config) -> io::Resul
     if let Some(api) = &config.api {
         writeln!(out, "api       http://{} (bearer token)", api.listen)?;
     }
+    let r = &config.retention;
+    writeln!(
+        out,
+        "retention delivered events {}, tracked messages {} (pruned every {})",
+        crate::config::format_duration(r.delivered_events),
+        crate::config::format_duration(r.tracked_messages),
+        crate::config::format_duration(r.interval)
+    )?;
     let rows: Vec<[String; 5]> = config.inboxes.iter().map(row).collect();
     let mut widths = [0usize; 5];
     for row in &rows {

@@ -136,6 +136,11 @@ async fn run_async(args: Args, config: Config) -> anyhow::Result<Vec<InboxOutcom
     };
     let mut background = Vec::new();
     if !args.once {
+        background.push(tokio::spawn(crate::retention::run(
+            store.clone(),
+            config.retention,
+            stop.child_token(),
+        )));
         if let Some(dispatcher) = &dispatcher {
             let dispatcher = dispatcher.clone();
             let token = stop.child_token();
@@ -175,6 +180,12 @@ async fn run_async(args: Args, config: Config) -> anyhow::Result<Vec<InboxOutcom
     drop(supervisor);
     if let Some(dispatcher) = dispatcher.as_ref().filter(|_| args.once) {
         deliver_once(dispatcher).await;
+    }
+    if args.once {
+        let now = crate::sync::unix_now();
+        if let Err(err) = crate::retention::prune_once(&*store, &config.retention, now).await {
+            eprintln!("retention: {err}");
+        }
     }
     stop.cancel();
     for task in background {

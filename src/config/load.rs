@@ -9,13 +9,23 @@ use serde_path_to_error::Segment;
 use serde_yaml::Value;
 
 use super::locate::{Step, locate};
-use super::model::{ApiModel, CallbackModel, InboxModel, PolicyModel, StoreModel, SyncModel};
+use super::model::{
+    ApiModel, CallbackModel, InboxModel, PolicyModel, RetentionModel, StoreModel, SyncModel,
+};
 use super::resolve::Problems;
 use super::secrets::{interpolate, join};
 use super::{Config, Errors, Location, Problem, resolve};
 
 /// The top-level keys, in the order the documentation lists them.
-const TOP_LEVEL: [&str; 6] = ["store", "callback", "api", "sync", "policy", "inboxes"];
+const TOP_LEVEL: [&str; 7] = [
+    "store",
+    "callback",
+    "api",
+    "sync",
+    "policy",
+    "retention",
+    "inboxes",
+];
 
 /// The sections that deserialized. A section that failed is reported and
 /// read as its default, so that the rest can still be checked; an inbox that
@@ -26,6 +36,7 @@ pub(crate) struct Sections {
     pub callback: CallbackModel,
     pub sync: SyncModel,
     pub policy: PolicyModel,
+    pub retention: RetentionModel,
     pub api: Option<ApiModel>,
     pub inboxes: Vec<(usize, InboxModel)>,
 }
@@ -72,7 +83,7 @@ fn sections(root: Value, text: &str, problems: &mut Problems) -> Sections {
         _ => {
             problems.push(
                 "",
-                "the configuration must be a mapping with store, callback, api, sync, policy and inboxes",
+                "the configuration must be a mapping with store, callback, api, sync, policy, retention and inboxes",
             );
             return sections;
         }
@@ -89,6 +100,9 @@ fn sections(root: Value, text: &str, problems: &mut Problems) -> Sections {
             }
             Some("policy") => {
                 sections.policy = section(value, &[Step::Key("policy")], text, problems);
+            }
+            Some("retention") => {
+                sections.retention = section(value, &[Step::Key("retention")], text, problems);
             }
             Some("inboxes") => sections.inboxes = inboxes(value, text, problems),
             // Extension keys (as in Docker Compose) hold YAML anchors for

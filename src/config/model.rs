@@ -103,6 +103,15 @@ pub(crate) struct PolicyModel {
     pub due_interval: Option<DurationValue>,
 }
 
+/// `retention:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of retention settings")]
+pub(crate) struct RetentionModel {
+    pub delivered_events: Option<DurationValue>,
+    pub tracked_messages: Option<DurationValue>,
+    pub interval: Option<DurationValue>,
+}
+
 /// One entry of `inboxes:`. Holds the fields of every provider; validation
 /// says which ones a provider does not take.
 #[derive(Debug, Default, Deserialize)]
@@ -356,6 +365,7 @@ mod tests {
             ("api", fields::<ApiModel>()),
             ("sync", fields::<SyncModel>()),
             ("policy", fields::<PolicyModel>()),
+            ("retention", fields::<RetentionModel>()),
             ("inboxes[]", fields::<InboxModel>()),
             ("auth", fields::<AuthModel>()),
             ("folders", fields::<FoldersMap>()),

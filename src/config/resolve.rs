@@ -69,8 +69,9 @@ fn group(path: &str) -> (u8, usize) {
         "api" => 3,
         "sync" => 4,
         "policy" => 5,
-        "inboxes" => 6,
-        _ => 7,
+        "retention" => 6,
+        "inboxes" => 7,
+        _ => 8,
     };
     let index = path
         .strip_prefix("inboxes[")
@@ -91,6 +92,7 @@ pub(crate) fn config(sections: Sections, base_dir: &Path, problems: &mut Problem
         .and_then(|model| api(model, base_dir, problems));
     let sync = sync(&sections.sync, problems);
     let policy = policy(&sections.policy, problems);
+    let retention = retention(&sections.retention, &sync, &policy, problems);
     let mut inboxes = Vec::with_capacity(sections.inboxes.len());
     let mut first_index_of_id: HashMap<String, usize> = HashMap::new();
     for (index, model) in sections.inboxes {
@@ -115,6 +117,7 @@ pub(crate) fn config(sections: Sections, base_dir: &Path, problems: &mut Problem
         store,
         sync,
         policy,
+        retention,
         callback,
         api,
         inboxes,
@@ -372,6 +375,55 @@ fn policy(model: &PolicyModel, problems: &mut Problems) -> PolicyConfig {
         if value.is_zero() {
             problems.push(format!("policy.{name}"), "must be greater than 0");
         }
+    }
+    config
+}
+
+fn retention(
+    model: &super::model::RetentionModel,
+    sync: &SyncConfig,
+    policy: &PolicyConfig,
+    problems: &mut Problems,
+) -> super::RetentionConfig {
+    let defaults = super::RetentionConfig::default();
+    let get = |field: Option<super::duration::DurationValue>, default: Duration| {
+        field.map_or(default, |d| d.0)
+    };
+    let config = super::RetentionConfig {
+        delivered_events: get(model.delivered_events, defaults.delivered_events),
+        tracked_messages: get(model.tracked_messages, defaults.tracked_messages),
+        interval: get(model.interval, defaults.interval),
+    };
+    for (name, value) in [
+        ("delivered_events", config.delivered_events),
+        ("tracked_messages", config.tracked_messages),
+        ("interval", config.interval),
+    ] {
+        if value.is_zero() {
+            problems.push(format!("retention.{name}"), "must be greater than 0");
+        }
+    }
+    // Matching and the policy look back at what was sent: a tracked message
+    // must outlive every one of those windows, and the Sent folder's first
+    // read must not bring back what retention forgot.
+    let windows = [
+        ("policy.soft_bounce_window", policy.soft_bounce_window),
+        ("policy.global_window", policy.global_window),
+        ("policy.match_window", policy.match_window),
+        ("policy.delivered_after", policy.delivered_after),
+        ("policy.pending_expiry", policy.pending_expiry),
+        ("sync.sent_backfill", sync.sent_backfill),
+    ];
+    if let Some((name, longest)) = windows.iter().max_by_key(|(_, d)| *d)
+        && config.tracked_messages <= *longest
+    {
+        problems.push(
+            "retention.tracked_messages",
+            format!(
+                "must be longer than {name} ({}): matching and the policy look back that far",
+                super::duration::format_duration(*longest)
+            ),
+        );
     }
     config
 }

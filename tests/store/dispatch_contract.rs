@@ -246,6 +246,20 @@ pub async fn dispatch_contract_suite<S: DispatchStore>(store: &S) {
         (counts.pending, counts.retrying, counts.oldest_pending_at),
         (701, 1, Some(t + 90))
     );
+
+    // Pruning with every cut-off in the future keeps dead letters and
+    // pending events; only delivered ones (but the highest seq) go.
+    assert!(
+        store
+            .record_dead(&after.id, t + 100, "HTTP 410")
+            .await
+            .unwrap()
+    );
+    let pruned = store.prune(i64::MAX, 0).await.unwrap();
+    assert_eq!(pruned.events, 8, "the eight delivered events: {pruned:?}");
+    assert_eq!(store.dead_letters(0, 10).await.unwrap().len(), 1);
+    let counts = store.dispatch_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.dead), (700, 1));
 }
 
 #[tokio::test]

@@ -543,3 +543,105 @@ pub(super) async fn health_events_are_written_with_the_health<S: PolicyStore>(st
     assert_eq!(previous, Some(HealthState::AuthFailed));
     assert_eq!(store.outbox(start, usize::MAX).await.unwrap().len(), 2);
 }
+
+/// Last in the suite: pruning deletes delivered events of every earlier part
+/// too. Own rows: events `pr-*` and tracked messages of account `pa`.
+pub(super) async fn prune_lets_go_of_delivered_events_and_old_sends_only<S: PolicyStore>(
+    store: &S,
+) {
+    let start = last_seq(store).await;
+    let batch: Vec<Event> = (1..=5)
+        .map(|n| {
+            event(
+                EventType::BounceDetected,
+                &format!("pr-{n}"),
+                "pa",
+                Some(&format!("p{n}@x.org")),
+            )
+        })
+        .collect();
+    store
+        .apply(
+            &Changes {
+                events: batch.clone(),
+                ..Changes::default()
+            },
+            1_000,
+        )
+        .await
+        .unwrap();
+    let id = |n: usize| batch[n - 1].id.clone();
+    // pr-1, pr-2 and pr-5 (the highest seq) delivered long ago, pr-3
+    // recently, pr-4 not at all.
+    store
+        .mark_delivered(&[id(1), id(2), id(5)], 100)
+        .await
+        .unwrap();
+    store.mark_delivered(&[id(3)], 10_000).await.unwrap();
+    let old = sent("pa", "old@x", 100, &["a@x.org", "b@x.org"]);
+    let new = sent("pa", "new@x", 10_000, &["a@x.org"]);
+    store.track(&[old, new], 1_000).await.unwrap();
+
+    let pruned = store.prune(5_000, 5_000).await.unwrap();
+    assert!(pruned.events >= 2, "{pruned:?}");
+    assert!(pruned.tracked_messages >= 1, "{pruned:?}");
+    let left: Vec<String> = store
+        .outbox(start, usize::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.id)
+        .collect();
+    assert_eq!(left, vec![id(3), id(4), id(5)], "the highest seq stays");
+    assert_eq!(last_seq(store).await, start + 5);
+    let undelivered: Vec<String> = store
+        .undelivered(usize::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.id)
+        .filter(|id| batch.iter().any(|e| &e.id == id))
+        .collect();
+    assert_eq!(undelivered, vec![id(4)]);
+    let kept = store
+        .tracked("pa", &["old@x".to_string(), "new@x".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.iter()
+            .map(|m| m.message_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["new@x"]
+    );
+    let to_a = store
+        .tracked_to("pa", "a@x.org", 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(to_a.len(), 1, "{to_a:?}");
+    assert!(
+        store
+            .tracked_to("pa", "b@x.org", 0, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the old message's recipients went with it"
+    );
+
+    // Nothing more to let go; numbering goes on after the pruned rows.
+    assert_eq!(
+        store.prune(5_000, 5_000).await.unwrap(),
+        rebound::store::Pruned::default()
+    );
+    let next = event(EventType::BounceDetected, "pr-6", "pa", Some("p6@x.org"));
+    store
+        .apply(
+            &Changes {
+                events: vec![next],
+                ..Changes::default()
+            },
+            1_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(last_seq(store).await, start + 6);
+}

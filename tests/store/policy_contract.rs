@@ -35,6 +35,8 @@ pub async fn policy_contract_suite<S: PolicyStore>(store: &S) {
     outbox::commit_step_writes_everything(store).await;
     outbox::a_refused_row_writes_nothing(store).await;
     outbox::health_events_are_written_with_the_health(store).await;
+    // Deletes delivered events of the parts above: last.
+    outbox::prune_lets_go_of_delivered_events_and_old_sends_only(store).await;
 }
 
 /// A suppressed contact with every optional field set.

@@ -27,11 +27,14 @@ use crate::policy::{
     RecipientFinding, SoftEntry, SuppressReason, Suppression, Tracker,
 };
 use crate::source::Checkpoint;
-use crate::store::{Error, FindingRecord, Health, HealthState, OutboxEntry, PolicyStore};
+use crate::store::{Error, FindingRecord, Health, HealthState, OutboxEntry, PolicyStore, Pruned};
 
 /// Values per `IN (...)` list: well under SQLite's 32,766 bound parameters
 /// (and PostgreSQL's 65,535).
 const IN_CHUNK: usize = 500;
+
+/// Rows [`PolicyStore::prune`] deletes per transaction.
+const PRUNE_BATCH: i64 = 2000;
 
 /// The columns of a `contacts` row, as [`contact`] reads them.
 macro_rules! contact_select {
@@ -694,6 +697,54 @@ impl PolicyStore for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn prune(&self, delivered_before: i64, sent_before: i64) -> Result<Pruned, Error> {
+        let mut pruned = Pruned::default();
+        loop {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let done = sqlx::query(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+                 WHERE delivered_at IS NOT NULL AND delivered_at < $1 \
+                 AND seq < (SELECT MAX(seq) FROM outbox) LIMIT $2)",
+            )
+            .bind(delivered_before)
+            .bind(PRUNE_BATCH)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            pruned.events += done;
+            if done < PRUNE_BATCH as u64 {
+                break;
+            }
+        }
+        loop {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let keys: Vec<(String, String)> = sqlx::query_as(
+                "SELECT account, message_id FROM tracked_messages WHERE sent_at < $1 LIMIT $2",
+            )
+            .bind(sent_before)
+            .bind(PRUNE_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (account, message_id) in &keys {
+                for table in ["tracked_recipients", "tracked_messages"] {
+                    let sql = format!("DELETE FROM {table} WHERE account = $1 AND message_id = $2");
+                    sqlx::query(AssertSqlSafe(sql))
+                        .bind(account)
+                        .bind(message_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            pruned.tracked_messages += keys.len() as u64;
+            if keys.len() < PRUNE_BATCH as usize {
+                break;
+            }
+        }
+        Ok(pruned)
     }
 }
 
