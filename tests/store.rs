@@ -439,3 +439,64 @@ async fn tracking_the_same_input_again_keeps_updated_at() {
     conn.close().await.unwrap();
     store.close().await;
 }
+
+/// Pruning more than one batch (2,000 rows) of each kind: everything old
+/// goes, no recipient row is left without its message, the rest stays.
+#[tokio::test]
+async fn prune_goes_through_many_batches() {
+    use rebound::policy::Changes;
+    use rebound::store::PolicyStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let old: Vec<_> = (0..4_500)
+        .map(|n| contract::sent("acme", &format!("old-{n}@x"), 100, &["a@x.org", "b@x.org"]))
+        .collect();
+    let new: Vec<_> = (0..300)
+        .map(|n| contract::sent("acme", &format!("new-{n}@x"), 10_000, &["a@x.org"]))
+        .collect();
+    store.track(&old, 1).await.unwrap();
+    store.track(&new, 1).await.unwrap();
+    let events: Vec<_> = (0..4_500)
+        .map(|n| {
+            contract::event(
+                rebound::event::EventType::BounceDetected,
+                &format!("many-{n}"),
+                "acme",
+                Some("a@x.org"),
+            )
+        })
+        .collect();
+    store
+        .apply(
+            &Changes {
+                events: events.clone(),
+                ..Changes::default()
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    let all: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    store.mark_delivered(&all, 100).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let pruned = store.prune(5_000, 5_000).await.unwrap();
+    eprintln!("pruned {pruned:?} in {:?}", started.elapsed());
+    assert_eq!(pruned.events, 4_499, "all but the newest");
+    assert_eq!(pruned.tracked_messages, 4_500);
+    store.close().await;
+    let mut conn = raw(&path).await;
+    let count = async |conn: &mut SqliteConnection, sql: &'static str| -> i64 {
+        sqlx::query_scalar(sql).fetch_one(conn).await.unwrap()
+    };
+    assert_eq!(
+        count(&mut conn, "SELECT COUNT(*) FROM tracked_messages").await,
+        300
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT COUNT(*) FROM tracked_recipients").await,
+        300
+    );
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM outbox").await, 1);
+}

@@ -721,26 +721,28 @@ impl PolicyStore for SqliteStore {
         }
         loop {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let keys: Vec<(String, String)> = sqlx::query_as(
-                "SELECT account, message_id FROM tracked_messages WHERE sent_at < $1 LIMIT $2",
-            )
+            // The same batch for both tables: the first old messages in key
+            // order, which both statements pick alike in one transaction.
+            const BATCH: &str = "(account, message_id) IN (SELECT account, message_id \
+                 FROM tracked_messages WHERE sent_at < $1 ORDER BY account, message_id LIMIT $2)";
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM tracked_recipients WHERE {BATCH}"
+            )))
             .bind(sent_before)
             .bind(PRUNE_BATCH)
-            .fetch_all(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-            for (account, message_id) in &keys {
-                for table in ["tracked_recipients", "tracked_messages"] {
-                    let sql = format!("DELETE FROM {table} WHERE account = $1 AND message_id = $2");
-                    sqlx::query(AssertSqlSafe(sql))
-                        .bind(account)
-                        .bind(message_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+            let done = sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM tracked_messages WHERE {BATCH}"
+            )))
+            .bind(sent_before)
+            .bind(PRUNE_BATCH)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             tx.commit().await?;
-            pruned.tracked_messages += keys.len() as u64;
-            if keys.len() < PRUNE_BATCH as usize {
+            pruned.tracked_messages += done;
+            if done < PRUNE_BATCH as u64 {
                 break;
             }
         }
