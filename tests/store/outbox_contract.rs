@@ -24,6 +24,20 @@ pub async fn last_seq<S: PolicyStore>(store: &S) -> i64 {
         .map_or(0, |e| e.seq)
 }
 
+/// Writes `events` to the outbox as one applied change set at `at`.
+async fn write_events<S: PolicyStore>(store: &S, events: Vec<Event>, at: i64) {
+    store
+        .apply(
+            &Changes {
+                events,
+                ..Changes::default()
+            },
+            at,
+        )
+        .await
+        .unwrap();
+}
+
 /// The events of outbox entries.
 fn events_of(entries: &[OutboxEntry]) -> Vec<Event> {
     entries.iter().map(|e| e.event.clone()).collect()
@@ -52,16 +66,7 @@ pub(super) async fn outbox_numbers_each_event_once<S: PolicyStore>(store: &S) {
             event(*kind, &format!("ob-{n}"), "ob", contact)
         })
         .collect();
-    store
-        .apply(
-            &Changes {
-                events: batch.clone(),
-                ..Changes::default()
-            },
-            500,
-        )
-        .await
-        .unwrap();
+    write_events(store, batch.clone(), 500).await;
     let written = store.outbox(start, usize::MAX).await.unwrap();
     assert_eq!(events_of(&written), batch, "in the order given");
     assert!(written.windows(2).all(|w| w[0].seq < w[1].seq));
@@ -77,16 +82,12 @@ pub(super) async fn outbox_numbers_each_event_once<S: PolicyStore>(store: &S) {
     let mut changed = batch[1].clone();
     changed.data = serde_json::json!({ "changed": true });
     let fresh = event(EventType::BounceDetected, "ob-fresh", "ob", Some("f@x.org"));
-    store
-        .apply(
-            &Changes {
-                events: vec![changed, fresh.clone(), fresh.clone(), batch[0].clone()],
-                ..Changes::default()
-            },
-            600,
-        )
-        .await
-        .unwrap();
+    write_events(
+        store,
+        vec![changed, fresh.clone(), fresh.clone(), batch[0].clone()],
+        600,
+    )
+    .await;
     let all = store.outbox(start, usize::MAX).await.unwrap();
     assert_eq!(all.len(), batch.len() + 1);
     assert_eq!(all[..batch.len()], written[..], "the first rows stay");
@@ -560,16 +561,7 @@ pub(super) async fn prune_lets_go_of_delivered_events_and_old_sends_only<S: Poli
             )
         })
         .collect();
-    store
-        .apply(
-            &Changes {
-                events: batch.clone(),
-                ..Changes::default()
-            },
-            1_000,
-        )
-        .await
-        .unwrap();
+    write_events(store, batch.clone(), 1_000).await;
     let id = |n: usize| batch[n - 1].id.clone();
     // pr-1, pr-2 and pr-5 (the highest seq) delivered long ago, pr-3
     // recently, pr-4 not at all.
@@ -633,15 +625,6 @@ pub(super) async fn prune_lets_go_of_delivered_events_and_old_sends_only<S: Poli
         rebound::store::Pruned::default()
     );
     let next = event(EventType::BounceDetected, "pr-6", "pa", Some("p6@x.org"));
-    store
-        .apply(
-            &Changes {
-                events: vec![next],
-                ..Changes::default()
-            },
-            1_000,
-        )
-        .await
-        .unwrap();
+    write_events(store, vec![next], 1_000).await;
     assert_eq!(last_seq(store).await, start + 6);
 }
