@@ -42,7 +42,7 @@ use utoipa::openapi::path::{HttpMethod, Paths};
 
 use crate::config::{Config, Secret};
 use crate::ingest::Pipeline;
-use crate::store::{PolicyStore, SqliteStore};
+use crate::store::{DispatchStore, PolicyStore, SqliteStore};
 
 pub use error::{ApiError, ErrorBody};
 pub use events::{DeadLetter, DeadLetters, PluginError, PluginFuture};
@@ -171,7 +171,7 @@ impl<S: PolicyStore> AppState<S> {
 pub const OPEN_PATHS: &[&str] = &["/healthz"];
 
 /// Every route: the router and the OpenAPI paths, built together.
-fn table<S: PolicyStore>() -> Table<AppState<S>> {
+fn table<S: DispatchStore>() -> Table<AppState<S>> {
     Table::default()
         .add::<health::__path_healthz, _, _>(health::healthz)
         .add::<health::__path_openapi_json, _, _>(health::openapi_json)
@@ -187,7 +187,7 @@ fn table<S: PolicyStore>() -> Table<AppState<S>> {
 
 /// The API's router, state applied: auth, the body limit, JSON errors for
 /// unknown routes and methods.
-pub fn router<S: PolicyStore>(state: AppState<S>) -> Router {
+pub fn router<S: DispatchStore>(state: AppState<S>) -> Router {
     let token = state.token.clone();
     let mut router = Router::new();
     for (path, methods) in table::<S>().methods {
@@ -206,7 +206,7 @@ pub fn router<S: PolicyStore>(state: AppState<S>) -> Router {
 
 /// Serves the API on `listener` until `stop` is cancelled, then lets
 /// requests in flight finish (axum's graceful shutdown).
-pub async fn serve<S: PolicyStore>(
+pub async fn serve<S: DispatchStore>(
     listener: tokio::net::TcpListener,
     state: AppState<S>,
     stop: CancellationToken,

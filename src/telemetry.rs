@@ -136,16 +136,7 @@ pub const DELIVERY_LATENCY_BUCKETS: &[f64] = &[
 /// Undelivered events in the outbox (computed at scrape time).
 pub const OUTBOX_BACKLOG: Metric = Metric {
     name: "rebound_outbox_backlog",
-    help: "Undelivered events in the outbox (saturates at rebound_outbox_backlog_limit).",
-    kind: MetricKind::Gauge,
-    labels: &[],
-    buckets: &[],
-};
-
-/// The most [`OUTBOX_BACKLOG`] counts (computed at scrape time).
-pub const OUTBOX_BACKLOG_LIMIT: Metric = Metric {
-    name: "rebound_outbox_backlog_limit",
-    help: "The most undelivered events a scrape counts.",
+    help: "Undelivered events in the outbox, dead letters not included.",
     kind: MetricKind::Gauge,
     labels: &[],
     buckets: &[],
@@ -191,13 +182,7 @@ pub const RECORDED: &[Metric] = &[
 ];
 
 /// The gauges the API computes at scrape time.
-pub const SCRAPED: &[Metric] = &[
-    OUTBOX_BACKLOG,
-    OUTBOX_BACKLOG_LIMIT,
-    OUTBOX_OLDEST_AGE,
-    INBOX_UP,
-    BUILD_INFO,
-];
+pub const SCRAPED: &[Metric] = &[OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, INBOX_UP, BUILD_INFO];
 
 /// Counts `n` new messages of `inbox`.
 pub fn messages_scanned(inbox: &str, n: u64) {

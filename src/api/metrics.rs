@@ -10,12 +10,8 @@ use axum::response::IntoResponse;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use crate::store::{HealthState, PolicyStore};
+use crate::store::{DispatchStore, HealthState};
 use crate::telemetry::{self, Exposition};
-
-/// The most undelivered events one scrape counts (the store has no count
-/// query; each counted event is read).
-pub const BACKLOG_LIMIT: usize = 10_000;
 
 /// Prometheus metrics (text exposition format 0.0.4).
 #[utoipa::path(
@@ -28,23 +24,19 @@ pub const BACKLOG_LIMIT: usize = 10_000;
         (status = 401, description = "No or a wrong token", body = ErrorBody),
     ),
 )]
-pub(super) async fn metrics<S: PolicyStore>(
+pub(super) async fn metrics<S: DispatchStore>(
     State(state): State<AppState<S>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let mut out = Exposition::new();
     telemetry::global().render_into(&mut out, telemetry::RECORDED);
 
-    let backlog = state.store.undelivered(BACKLOG_LIMIT).await?;
+    // The same counts as `rebound status`: one COUNT query, not the events.
+    let counts = state.store.dispatch_counts().await?;
     let now = crate::sync::unix_now();
-    let oldest = backlog
-        .first()
-        .map_or(0, |e| now.saturating_sub(e.created_at).max(0));
-    gauge(&mut out, &telemetry::OUTBOX_BACKLOG, backlog.len() as f64);
-    gauge(
-        &mut out,
-        &telemetry::OUTBOX_BACKLOG_LIMIT,
-        BACKLOG_LIMIT as f64,
-    );
+    let oldest = counts
+        .oldest_pending_at
+        .map_or(0, |at| now.saturating_sub(at).max(0));
+    gauge(&mut out, &telemetry::OUTBOX_BACKLOG, counts.pending as f64);
     gauge(&mut out, &telemetry::OUTBOX_OLDEST_AGE, oldest as f64);
 
     let health: HashMap<String, HealthState> = state
