@@ -108,6 +108,36 @@ static UNSEEN_SQL: LazyLock<Arc<str>> = LazyLock::new(|| {
     ))
 });
 
+/// Ids per `IN (...)` list of [`update_ids`] (well under SQLite's
+/// bound-parameter limit).
+const IDS_CHUNK: usize = 500;
+
+/// Runs `update` (an UPDATE whose `$1` is `now`, ending in a WHERE clause)
+/// restricted to `AND id IN (...)` over `ids`, in lists of [`IDS_CHUNK`],
+/// all in one write transaction; returns the rows changed.
+async fn update_ids(
+    pool: &SqlitePool,
+    update: &str,
+    now: i64,
+    ids: &[String],
+) -> Result<u64, Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut total = 0;
+    for chunk in ids.chunks(IDS_CHUNK) {
+        let sql = format!("{update} AND id IN ({})", placeholders(2, chunk.len()));
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        total += query.execute(&mut *tx).await?.rows_affected();
+    }
+    tx.commit().await?;
+    Ok(total)
+}
+
 /// `$first, $first+1, ...`: `n` placeholders, for `IN (...)` lists.
 fn placeholders(first: usize, n: usize) -> String {
     let mut list = String::new();

@@ -5,15 +5,12 @@
 //! pending", so an event redriven, delivered or dead-lettered meanwhile is
 //! left as it is (the caller sees `false`).
 
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, Row};
 
-use super::{SqliteStore, get_u32, placeholders};
+use super::{SqliteStore, get_u32, update_ids};
 use crate::event::Event;
 use crate::store::{DeadLetter, DispatchCounts, DispatchStore, Error, QueuedEvent, Redrive};
-
-/// Ids per `IN (...)` list (well under SQLite's bound-parameter limit).
-const IN_CHUNK: usize = 500;
 
 /// The first due pending event of each lane, in seq order (`$1` now, `$2`
 /// limit). A contact lane is (account, address); an event without a
@@ -96,25 +93,14 @@ impl DispatchStore for SqliteStore {
     }
 
     async fn record_delivered(&self, ids: &[String], now: i64) -> Result<u64, Error> {
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut total = 0;
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "UPDATE outbox SET delivered_at = $1, next_attempt_at = NULL \
-                 WHERE delivered_at IS NULL AND dead_at IS NULL AND id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            total += query.execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(total)
+        update_ids(
+            &self.pool,
+            "UPDATE outbox SET delivered_at = $1, next_attempt_at = NULL \
+             WHERE delivered_at IS NULL AND dead_at IS NULL",
+            now,
+            ids,
+        )
+        .await
     }
 
     async fn record_retry(
@@ -157,23 +143,7 @@ impl DispatchStore for SqliteStore {
                 let done = sqlx::query(SET).bind(now).execute(&self.pool).await?;
                 Ok(done.rows_affected())
             }
-            Redrive::Ids(ids) => {
-                if ids.is_empty() {
-                    return Ok(0);
-                }
-                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                let mut total = 0;
-                for chunk in ids.chunks(IN_CHUNK) {
-                    let sql = format!("{SET} AND id IN ({})", placeholders(2, chunk.len()));
-                    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
-                    for id in chunk {
-                        query = query.bind(id.as_str());
-                    }
-                    total += query.execute(&mut *tx).await?.rows_affected();
-                }
-                tx.commit().await?;
-                Ok(total)
-            }
+            Redrive::Ids(ids) => update_ids(&self.pool, SET, now, ids).await,
         }
     }
 

@@ -20,7 +20,7 @@ use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
-use super::{SqliteStore, commit_in, get_u32, placeholders, set_health_in, track};
+use super::{SqliteStore, commit_in, get_u32, placeholders, set_health_in, track, update_ids};
 use crate::event::Event;
 use crate::policy::{
     Changes, ContactState, GlobalSuppression, HistoryAction, HistoryEntry, PendingDelay,
@@ -680,22 +680,13 @@ impl PolicyStore for SqliteStore {
     }
 
     async fn mark_delivered(&self, ids: &[String], now: i64) -> Result<(), Error> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "UPDATE outbox SET delivered_at = $1 WHERE delivered_at IS NULL AND id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            query.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        update_ids(
+            &self.pool,
+            "UPDATE outbox SET delivered_at = $1 WHERE delivered_at IS NULL",
+            now,
+            ids,
+        )
+        .await?;
         Ok(())
     }
 
