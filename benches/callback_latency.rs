@@ -36,9 +36,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use rebound::store::{SqliteStore, Store};
-use rebound::track::{TrackSource, TrackedMessage, TrackedRecipient};
 use support::dovecot::{Dovecot, DovecotOptions};
-use support::notices::ndr;
+use support::notices::{ndr, tracked};
 use support::rawimap::RawImap;
 use support::receiver::{Receiver, verify};
 
@@ -71,20 +70,8 @@ async fn run() -> Result<(), String> {
 
     // What the CRM sent, registered before the daemon starts.
     let now = rebound::sync::unix_now();
-    let sent: Vec<TrackedMessage> = (0..trials)
-        .map(|t| TrackedMessage {
-            account: "acme".into(),
-            inbox: "sales".into(),
-            message_id: original(t),
-            recipients: vec![TrackedRecipient {
-                address: address(t),
-                contact_id: None,
-            }],
-            subject: Some("Quote".into()),
-            sent_at: now - 3600,
-            metadata: serde_json::json!({}),
-            source: TrackSource::Api,
-        })
+    let sent: Vec<_> = (0..trials)
+        .map(|t| tracked(&original(t), &address(t), now - 3600))
         .collect();
     {
         let store = SqliteStore::open(&dir.path().join("state.db"))

@@ -11,29 +11,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rebound::store::{PolicyStore, SqliteStore, Store};
-use rebound::track::{TrackSource, TrackedMessage, TrackedRecipient};
 use support::dovecot::{Dovecot, DovecotOptions};
-use support::notices::ndr;
+use support::notices::{ndr, tracked};
 use support::receiver::{Receiver, hmac_sha256, verify};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ROUNDS: usize = 20;
-
-fn tracked(id: &str, to: &str, sent_at: i64) -> TrackedMessage {
-    TrackedMessage {
-        account: "acme".into(),
-        inbox: "sales".into(),
-        message_id: id.into(),
-        recipients: vec![TrackedRecipient {
-            address: to.into(),
-            contact_id: None,
-        }],
-        subject: Some("Quote".into()),
-        sent_at,
-        metadata: serde_json::json!({}),
-        source: TrackSource::Api,
-    }
-}
 
 fn write_config(dir: &Path, server: &Dovecot, receiver: &Receiver) -> std::path::PathBuf {
     let path = dir.join("config.yaml");

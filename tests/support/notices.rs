@@ -1,5 +1,26 @@
-//! Bounce notices the tests and benchmarks append: small RFC 3464 reports
-//! whose `In-Reply-To` names the tracked message they are about.
+//! Bounce notices the tests and benchmarks append (small RFC 3464 reports
+//! whose `In-Reply-To` names the tracked message they are about), and the
+//! tracked messages they are about.
+
+use rebound::track::{TrackSource, TrackedMessage, TrackedRecipient};
+
+/// What the CRM sent: `id` to `to` from account `acme`, inbox `sales`, at
+/// `sent_at`, registered through the API, no contact id or metadata.
+pub fn tracked(id: &str, to: &str, sent_at: i64) -> TrackedMessage {
+    TrackedMessage {
+        account: "acme".into(),
+        inbox: "sales".into(),
+        message_id: id.into(),
+        recipients: vec![TrackedRecipient {
+            address: to.into(),
+            contact_id: None,
+        }],
+        subject: Some("Quote".into()),
+        sent_at,
+        metadata: serde_json::json!({}),
+        source: TrackSource::Api,
+    }
+}
 
 /// A delivery-status report about `original` (a Message-ID without angle
 /// brackets) for `address`: hard (5.1.1, user unknown) or soft (4.2.2,
