@@ -247,18 +247,28 @@ async fn a_missing_maildir_is_a_clear_error() {
     );
 }
 
-/// `rebound run --once` and `rebound status` as a user runs them.
-#[test]
-fn the_run_and_status_commands_work_on_the_demo() {
+/// A copy of the demo Maildir in a temp dir and a config file beside it
+/// (SQLite `state.db`, one inbox `demo` over the copy), with `extra` YAML
+/// sections before `inboxes:`; the dir and the config's path.
+fn demo_with_config(extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&demo_dir(), &dir.path().join("maildir"));
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
-        "store: { kind: sqlite, path: state.db }\n\
-         inboxes:\n  - { id: demo, account: demo, provider: maildir, path: maildir }\n",
+        format!(
+            "store: {{ kind: sqlite, path: state.db }}\n{extra}\
+             inboxes:\n  - {{ id: demo, account: demo, provider: maildir, path: maildir }}\n"
+        ),
     )
     .unwrap();
+    (dir, config)
+}
+
+/// `rebound run --once` and `rebound status` as a user runs them.
+#[test]
+fn the_run_and_status_commands_work_on_the_demo() {
+    let (_dir, config) = demo_with_config("");
     let bin = env!("CARGO_BIN_EXE_rebound");
     let run = || {
         std::process::Command::new(bin)
@@ -362,16 +372,7 @@ async fn a_disabled_inbox_is_not_synced_and_shows_as_disabled() {
 /// the demo suppressed three addresses.
 #[test]
 fn the_suppressed_and_unsuppress_commands_work_on_the_demo() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&demo_dir(), &dir.path().join("maildir"));
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        "store: { kind: sqlite, path: state.db }\n\
-         callback: { kind: file, path: events.jsonl }\n\
-         inboxes:\n  - { id: demo, account: demo, provider: maildir, path: maildir }\n",
-    )
-    .unwrap();
+    let (dir, config) = demo_with_config("callback: { kind: file, path: events.jsonl }\n");
     let bin = env!("CARGO_BIN_EXE_rebound");
     let rebound = |args: &[&str]| {
         std::process::Command::new(bin)
@@ -451,16 +452,8 @@ fn the_suppressed_and_unsuppress_commands_work_on_the_demo() {
 /// event, and everything newer, stays.
 #[tokio::test]
 async fn run_once_prunes_what_retention_lets_go() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&demo_dir(), &dir.path().join("maildir"));
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        "store: { kind: sqlite, path: state.db }\n\
-         retention: { delivered_events: 1d, tracked_messages: 400d }\n\
-         inboxes:\n  - { id: demo, account: demo, provider: maildir, path: maildir }\n",
-    )
-    .unwrap();
+    let (dir, config) =
+        demo_with_config("retention: { delivered_events: 1d, tracked_messages: 400d }\n");
     let run = || {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_rebound"))
             .args(["run", "--once", "-c"])
