@@ -351,6 +351,15 @@ pub trait PolicyStore: Store {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<OutboxEntry>, Error>> + Send;
 
+    /// Like [`PolicyStore::outbox`], only the delivered entries, or only
+    /// the undelivered ones that are not dead letters (`status`).
+    fn outbox_with(
+        &self,
+        status: OutboxStatus,
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxEntry>, Error>> + Send;
+
     /// Undelivered outbox entries that are not dead letters, in seq order,
     /// at most `limit`.
     fn undelivered(
@@ -390,6 +399,15 @@ pub trait PolicyStore: Store {
         delivered_before: i64,
         sent_before: i64,
     ) -> impl Future<Output = Result<Pruned, Error>> + Send;
+}
+
+/// Which entries [`PolicyStore::outbox_with`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStatus {
+    /// Delivered.
+    Delivered,
+    /// Neither delivered nor dead-lettered.
+    Undelivered,
 }
 
 /// What [`PolicyStore::prune`] deleted.

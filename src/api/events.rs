@@ -18,7 +18,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{PathParam, QueryParams};
 use super::{AppState, time};
 use crate::event::Event;
-use crate::store::{Error, OutboxEntry, PolicyStore};
+use crate::store::{OutboxEntry, OutboxStatus, PolicyStore};
 
 /// What a [`DeadLetters`] implementation fails with.
 pub type PluginError = Box<dyn std::error::Error + Send + Sync>;
@@ -187,12 +187,14 @@ pub(super) async fn events<S: PolicyStore>(
             .into_iter()
             .map(EventItem::from_entry)
             .collect(),
-        EventStatus::Delivered => delivered_after(store, after, limit)
+        EventStatus::Delivered => store
+            .outbox_with(OutboxStatus::Delivered, after, limit)
             .await?
             .into_iter()
             .map(EventItem::from_entry)
             .collect(),
-        EventStatus::Undelivered => undelivered_after(store, after, limit)
+        EventStatus::Undelivered => store
+            .outbox_with(OutboxStatus::Undelivered, after, limit)
             .await?
             .into_iter()
             .map(EventItem::from_entry)
@@ -221,60 +223,6 @@ fn dead_letters<S>(state: &AppState<S>) -> Result<&dyn DeadLetters, ApiError> {
             "dead letters need the HTTP dispatcher (callback kind http), which is not running",
         )
     })
-}
-
-/// The outbox page size of the composed queries below.
-const SCAN_PAGE: usize = 500;
-
-/// COMPOSED QUERY (the store has no "delivered after seq" query): delivered
-/// entries with `seq > after`, in seq order, at most `limit`, by paging
-/// through [`PolicyStore::outbox`]. Delivered events are the bulk of the
-/// outbox, so few entries are skipped.
-async fn delivered_after<S: PolicyStore>(
-    store: &S,
-    after: i64,
-    limit: usize,
-) -> Result<Vec<OutboxEntry>, Error> {
-    let mut out = Vec::new();
-    let mut cursor = after;
-    loop {
-        let page = store.outbox(cursor, SCAN_PAGE).await?;
-        let Some(last) = page.last().map(|e| e.seq) else {
-            return Ok(out);
-        };
-        let full = page.len() == SCAN_PAGE;
-        for entry in page.into_iter().filter(|e| e.delivered_at.is_some()) {
-            out.push(entry);
-            if out.len() == limit {
-                return Ok(out);
-            }
-        }
-        if !full {
-            return Ok(out);
-        }
-        cursor = last;
-    }
-}
-
-/// COMPOSED QUERY (the store's [`PolicyStore::undelivered`] has no `after`):
-/// undelivered entries with `seq > after`, in seq order, at most `limit`.
-/// Asks for the first `n` undelivered entries with `n` growing until enough
-/// lie past `after`; the backlog is small while delivery works.
-async fn undelivered_after<S: PolicyStore>(
-    store: &S,
-    after: i64,
-    limit: usize,
-) -> Result<Vec<OutboxEntry>, Error> {
-    let mut n = limit.saturating_add(SCAN_PAGE);
-    loop {
-        let entries = store.undelivered(n).await?;
-        let exhausted = entries.len() < n;
-        let past: Vec<OutboxEntry> = entries.into_iter().filter(|e| e.seq > after).collect();
-        if exhausted || past.len() >= limit {
-            return Ok(past.into_iter().take(limit).collect());
-        }
-        n = n.saturating_mul(2);
-    }
 }
 
 /// A re-drive taken.

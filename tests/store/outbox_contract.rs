@@ -6,7 +6,7 @@ use rebound::event::{Event, EventType};
 use rebound::policy::{
     Changes, GlobalSuppression, HistoryAction, PendingKey, SuppressReason, Tracker,
 };
-use rebound::store::{HealthState, OutboxEntry, PolicyStore};
+use rebound::store::{HealthState, OutboxEntry, OutboxStatus, PolicyStore};
 use rebound::track::TrackedRecipient;
 
 use super::{
@@ -595,6 +595,23 @@ pub(super) async fn prune_lets_go_of_delivered_events_and_old_sends_only<S: Poli
         .filter(|id| batch.iter().any(|e| &e.id == id))
         .collect();
     assert_eq!(undelivered, vec![id(4)]);
+    let with = async |status| -> Vec<String> {
+        store
+            .outbox_with(status, start, usize::MAX)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.id)
+            .collect()
+    };
+    assert_eq!(with(OutboxStatus::Delivered).await, vec![id(3), id(5)]);
+    assert_eq!(with(OutboxStatus::Undelivered).await, vec![id(4)]);
+    let after_3 = store
+        .outbox_with(OutboxStatus::Delivered, start + 3, 1)
+        .await
+        .unwrap();
+    assert_eq!(after_3.len(), 1);
+    assert_eq!(after_3[0].event.id, id(5));
     let kept = store
         .tracked("pa", &["old@x".to_string(), "new@x".to_string()])
         .await

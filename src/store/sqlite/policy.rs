@@ -27,7 +27,9 @@ use crate::policy::{
     RecipientFinding, SoftEntry, SuppressReason, Suppression, Tracker,
 };
 use crate::source::Checkpoint;
-use crate::store::{Error, FindingRecord, Health, HealthState, OutboxEntry, PolicyStore, Pruned};
+use crate::store::{
+    Error, FindingRecord, Health, HealthState, OutboxEntry, OutboxStatus, PolicyStore, Pruned,
+};
 
 /// Values per `IN (...)` list: well under SQLite's 32,766 bound parameters
 /// (and PostgreSQL's 65,535).
@@ -647,6 +649,30 @@ impl PolicyStore for SqliteStore {
         .bind(sql_limit(limit))
         .fetch_all(&self.pool)
         .await?;
+        rows.iter().map(outbox_row).collect()
+    }
+
+    async fn outbox_with(
+        &self,
+        status: OutboxStatus,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, Error> {
+        let sql = match status {
+            OutboxStatus::Delivered => concat!(
+                outbox_select!(),
+                " WHERE seq > $1 AND delivered_at IS NOT NULL ORDER BY seq LIMIT $2"
+            ),
+            OutboxStatus::Undelivered => concat!(
+                outbox_select!(),
+                " WHERE seq > $1 AND delivered_at IS NULL AND dead_at IS NULL ORDER BY seq LIMIT $2"
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(after)
+            .bind(sql_limit(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(outbox_row).collect()
     }
 
